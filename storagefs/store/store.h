@@ -1,0 +1,178 @@
+/* store.h — the storage engine seen from the S3 layer: buckets, objects, listings and
+ * multipart uploads over a set of data directories ("disks"). Bytes are written to a temp
+ * file as they arrive and made durable and visible by one blocking commit; every stored
+ * byte is covered by a CRC32C block checksum that is verified on every read.
+ *
+ * Threading: all functions are thread-safe. Functions marked (blocking) may fsync and must
+ * run on a worker thread, never on an event loop; the rest only read (page cache). */
+#ifndef CAIRN_STORE_H
+#define CAIRN_STORE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#define STORE_KEY_MAX		1024		/* bytes, as S3 */
+#define STORE_BUCKET_MAX	63
+#define STORE_META_MAX		8192		/* serialized headers + user metadata */
+#define STORE_ETAG_MAX		48		/* "hex32" or "hex32-N", without quotes */
+#define STORE_UPLOAD_ID_MAX	64
+#define STORE_BLOCK		(64 * 1024)	/* checksum block */
+#define STORE_INLINE_MAX	(16 * 1024)	/* objects up to this live in the index row */
+#define STORE_PART_MIN		(5 * 1024 * 1024)	/* every multipart part but the last */
+#define STORE_PARTS_MAX		10000
+
+struct store;
+
+struct store_config {
+	const char *const *dirs;	/* data directories, one per disk */
+	int ndirs;
+};
+
+/* Opens (creating if needed) every data directory, recovers what a crash left behind
+ * (unreferenced temp files, half-finished commits). (blocking) */
+int store_open(const struct store_config *cfg, struct store **out);
+void store_close(struct store *st);
+
+/* --- buckets --- */
+
+struct store_bucket {
+	char name[STORE_BUCKET_MAX + 1];
+	int64_t created_ms;		/* Unix ms */
+};
+
+int store_bucket_create(struct store *st, const char *name);	/* (blocking) -EEXIST */
+int store_bucket_delete(struct store *st, const char *name);	/* (blocking) -ENOENT, -ENOTEMPTY */
+int store_bucket_get(struct store *st, const char *name, struct store_bucket *out); /* -ENOENT */
+/* Calls fn for each bucket in name order; a non-zero return from fn stops and is returned. */
+int store_bucket_list(struct store *st, int (*fn)(void *ctx, const struct store_bucket *b),
+		      void *ctx);
+
+/* --- object metadata --- */
+
+struct store_objinfo {
+	int64_t size;
+	int64_t mtime_ms;		/* Unix ms of the commit */
+	char etag[STORE_ETAG_MAX + 1];	/* without quotes */
+	int nparts;			/* 0 for a plain PUT, N for a multipart object */
+	/* Opaque to the store: the S3 layer's serialized headers and x-amz-meta-*. */
+	size_t meta_len;
+	unsigned char meta[STORE_META_MAX];
+};
+
+/* --- writing an object or a part --- */
+
+struct store_put;
+
+/* Starts a new object body (an upload to a temp file; nothing is visible until commit).
+ * -ENOENT when the bucket does not exist. */
+int store_put_begin(struct store *st, const char *bucket, const char *key, size_t key_len,
+		    struct store_put **out);
+/* Starts a multipart part (part numbers 1..STORE_PARTS_MAX). -ENOENT: no such upload. */
+int store_part_begin(struct store *st, const char *bucket, const char *upload_id,
+		     int part_no, struct store_put **out);
+/* Appends body bytes (a page-cache write; may be called on a loop). -ENOSPC, -EIO. */
+int store_put_write(struct store_put *p, const void *buf, size_t len);
+int64_t store_put_size(const struct store_put *p);
+/* Makes the object (or part) durable and visible, replacing any previous one with the
+ * same key (or part number). info->size and mtime_ms are filled in by the store; etag and
+ * meta come from the caller. Frees p whatever the result. (blocking) */
+int store_put_commit(struct store_put *p, struct store_objinfo *info);
+/* Drops the upload and frees p. */
+void store_put_abort(struct store_put *p);
+
+/* --- reading an object --- */
+
+struct store_obj;
+
+/* -ENOENT when the bucket or key does not exist. */
+int store_obj_open(struct store *st, const char *bucket, const char *key, size_t key_len,
+		   struct store_obj **out);
+const struct store_objinfo *store_obj_info(const struct store_obj *o);
+/* Reads len bytes at pos into buf, verifying checksums. 0, -EBADMSG (corrupt), -EIO. */
+int store_obj_read(struct store_obj *o, int64_t pos, void *buf, size_t len);
+/* Sends up to max bytes starting at *pos into sock (non-blocking; sendfile for file data,
+ * each block's checksum verified before any of its bytes go out; scratch is a buffer of
+ * at least STORE_BLOCK bytes). Advances *pos; returns bytes sent, -EAGAIN, -EBADMSG or
+ * another -errno. */
+ssize_t store_obj_send(struct store_obj *o, int sock, int64_t *pos, size_t max,
+		       void *scratch);
+void store_obj_close(struct store_obj *o);
+
+int store_obj_delete(struct store *st, const char *bucket, const char *key,
+		     size_t key_len);	/* (blocking) -ENOENT (bucket); deleting a missing key is 0 */
+
+/* --- listing --- */
+
+struct store_list_entry {
+	const char *key;		/* a key, or a common prefix when is_prefix */
+	size_t key_len;
+	bool is_prefix;
+	int64_t size;
+	int64_t mtime_ms;
+	const char *etag;
+};
+
+struct store_list_query {
+	const char *prefix;	size_t prefix_len;
+	const char *delim;	size_t delim_len;	/* 0: no delimiter */
+	const char *after;	size_t after_len;	/* start strictly after this key */
+	int max;		/* keys + common prefixes to report, 0..1000 */
+};
+
+/* Reports up to q->max entries in key order (a common prefix counts once, as in S3) and
+ * sets *truncated when more follow. fn returns non-zero to stop early. -ENOENT: bucket. */
+int store_list(struct store *st, const char *bucket, const struct store_list_query *q,
+	       int (*fn)(void *ctx, const struct store_list_entry *e), void *ctx,
+	       bool *truncated);
+
+/* --- multipart uploads --- */
+
+/* Creates an upload; upload_id receives a NUL-terminated id. meta is kept for the final
+ * object. (blocking) */
+int store_mpu_create(struct store *st, const char *bucket, const char *key, size_t key_len,
+		     const void *meta, size_t meta_len, char upload_id[STORE_UPLOAD_ID_MAX + 1]);
+
+struct store_mpu_part {
+	int part_no;
+	char etag[STORE_ETAG_MAX + 1];	/* without quotes */
+	int64_t size;
+	int64_t mtime_ms;
+};
+
+/* Validates the parts the client named (ascending part numbers: -EDOM otherwise
+ * (InvalidPartOrder); each must exist with that ETag: -EINVAL (InvalidPart); all but the
+ * last >= STORE_PART_MIN: -ERANGE (EntityTooSmall)); then atomically replaces the key with
+ * the concatenation, ETag "md5(of the part MD5s)-N", and removes the upload. out is
+ * filled like store_obj_info(). -ENOENT: no such upload. (blocking) */
+int store_mpu_complete(struct store *st, const char *bucket, const char *upload_id,
+		       const struct store_mpu_part *parts, int nparts,
+		       struct store_objinfo *out);
+int store_mpu_abort(struct store *st, const char *bucket, const char *upload_id); /* (blocking) */
+
+struct store_mpu_upload {
+	const char *key;
+	size_t key_len;
+	const char *upload_id;
+	int64_t created_ms;
+};
+
+/* The upload's key and meta (for ListParts and Complete). -ENOENT: no such upload. */
+int store_mpu_get(struct store *st, const char *bucket, const char *upload_id,
+		  char key[STORE_KEY_MAX], size_t *key_len);
+/* Parts with number > after, ascending, at most max; *truncated when more follow. */
+int store_mpu_list_parts(struct store *st, const char *bucket, const char *upload_id,
+			 int after, int max,
+			 int (*fn)(void *ctx, const struct store_mpu_part *p), void *ctx,
+			 bool *truncated);
+/* Uploads ordered by (key, upload id), keys starting with prefix, after the
+ * (key_marker, upload_id_marker) pair, at most max. */
+int store_mpu_list_uploads(struct store *st, const char *bucket,
+			   const char *prefix, size_t prefix_len,
+			   const char *key_marker, size_t key_marker_len,
+			   const char *upload_id_marker, int max,
+			   int (*fn)(void *ctx, const struct store_mpu_upload *u), void *ctx,
+			   bool *truncated);
+
+#endif
