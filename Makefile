@@ -1,6 +1,8 @@
 # Cairn — top-level build. `make run` boots a node, `make test` runs every test.
 # Outputs live under build/: host/ (glibc, debug, for tests), asan/ (ASan+UBSan),
 # musl/ (static, for the image), fuzz/ (libFuzzer), deps/ (Debian source packages).
+# Every target works from a clean clone on a fresh Debian 12 machine (as root): `deps` comes
+# first and installs what is missing; once done it costs nothing (a stamp file). `make -j2` is safe.
 
 BUILD      ?= build
 CI         ?=
@@ -14,6 +16,7 @@ DEPS   := $(BUILD)/deps
 
 LIB_SRCS  := $(sort $(wildcard lib/*.c))
 SFS_SRCS  := $(sort $(wildcard storagefs/auth/*.c storagefs/s3/*.c storagefs/store/*.c))
+SFS_HDRS  := $(sort $(wildcard lib/*.h storagefs/*.h storagefs/*/*.h))
 UNIT_SRCS := $(sort $(wildcard tests/unit/*.c))
 BENCH_SRCS := $(sort $(wildcard tests/bench/*.c))
 FUZZ_SRCS := $(sort $(wildcard tests/fuzz/fuzz_*.c))
@@ -24,12 +27,15 @@ HOST_CFLAGS := $(CSTD) $(WARN) -g -O2 -MMD -MP
 HOST_LIBS   := -lmbedcrypto -lsqlite3 -lpthread -lm
 ASAN_CFLAGS := $(CSTD) $(WARN) -g -O1 -fno-omit-frame-pointer -fsanitize=address,undefined \
                -fno-sanitize-recover=undefined -MMD -MP
-MUSL_CFLAGS := $(CSTD) $(WARN) -O2 -DNDEBUG -I$(DEPS)/musl/include -MMD -MP
-MUSL_LIBS   := -static -L$(DEPS)/musl/lib -lmbedcrypto -lsqlite3 -lpthread -lm
+# musl-gcc's specs leave out /usr/include, so only the headers/libraries that
+# ci/build-source-pkgs.sh built from Debian's sources (build/deps/musl) are seen.
+MUSL_CFLAGS := $(CSTD) $(WARN) -O2 -DNDEBUG -I$(DEPS)/musl/include -ffunction-sections -fdata-sections -MMD -MP
+MUSL_LIBS   := -static -Wl,--gc-sections -L$(DEPS)/musl/lib -lmbedcrypto -lsqlite3 -lpthread -lm
 
 objs = $(patsubst %.c,$(BUILD)/$(1)/obj/%.o,$(2))
 
-.PHONY: all host musl deps test unit asan-test fuzz fuzz-smoke integration bench run clean help
+.PHONY: all host asan musl deps test unit asan-test fuzz-build fuzz fuzz-smoke integration bench run \
+        clean distclean help FORCE
 .DEFAULT_GOAL := all
 
 all: host musl
@@ -39,15 +45,24 @@ help:
 	@echo "make             host (glibc debug) and musl (static) binaries"
 	@echo "make run         build and start a node (see README)"
 	@echo "make test        every test: unit, asan, fuzz corpus, integration, fault"
+	@echo "make unit        unit tests only (glibc build)"
+	@echo "make asan-test   unit tests + quick integration under ASan+UBSan"
+	@echo "make integration integration tests against the glibc daemon"
 	@echo "make bench       benchmarks against nginx/fio; figures go to docs/BENCHMARKS.md"
 	@echo "make fuzz        run each fuzzer longer (FUZZ_SECONDS=$(FUZZ_SECONDS))"
+	@echo "make fuzz-smoke  replay the corpus and fuzz each target 10 s"
+	@echo "make clean       remove build outputs (keeps build/deps); distclean removes build/"
 
+# --- dependencies: Debian packages + musl libraries from Debian source packages ---
+# The stamp is remade when either script changes, or when the musl libraries are gone.
 deps: $(BUILD)/.deps-done
 
-$(BUILD)/.deps-done: ci/deps.sh ci/build-source-pkgs.sh
+$(BUILD)/.deps-done: ci/deps.sh ci/build-source-pkgs.sh $(if $(wildcard $(DEPS)/musl/VERSIONS),,FORCE)
 	bash ci/deps.sh
 	bash ci/build-source-pkgs.sh $(DEPS)
 	@mkdir -p $(BUILD) && touch $@
+
+FORCE:
 
 # --- host build ---
 $(BUILD)/host/obj/%.o: %.c | $(BUILD)/.deps-done
@@ -80,22 +95,31 @@ $(BUILD)/asan/storagefsd: $(ASAN_OBJS) $(call objs,asan,storagefs/main.c)
 $(BUILD)/asan/unit_tests: $(ASAN_OBJS) $(call objs,asan,$(UNIT_SRCS))
 	$(HOST_CC) $(ASAN_CFLAGS) -o $@ $^ $(HOST_LIBS)
 
+asan: $(BUILD)/asan/storagefsd $(BUILD)/asan/unit_tests
+
 # --- static musl build for the image ---
 $(BUILD)/musl/obj/%.o: %.c | $(BUILD)/.deps-done
 	@mkdir -p $(dir $@)
 	$(MUSL_CC) $(MUSL_CFLAGS) -c $< -o $@
 
-$(BUILD)/musl/storagefsd: $(call objs,musl,$(LIB_SRCS) $(SFS_SRCS) storagefs/main.c)
-	$(MUSL_CC) $(MUSL_CFLAGS) -o $@ $^ $(MUSL_LIBS)
+# .deps-done is a normal prerequisite here: rebuilt musl libraries mean a relink.
+$(BUILD)/musl/storagefsd: $(call objs,musl,$(LIB_SRCS) $(SFS_SRCS) storagefs/main.c) $(BUILD)/.deps-done
+	$(MUSL_CC) $(MUSL_CFLAGS) -o $@ $(filter %.o,$^) $(MUSL_LIBS)
 	strip $@
 
 musl: $(BUILD)/musl/storagefsd
 
 # --- libFuzzer targets: each tests/fuzz/fuzz_X.c links the library code ---
-FUZZ_CFLAGS := $(CSTD) -g -O1 -fsanitize=fuzzer,address,undefined
-$(BUILD)/fuzz/%: tests/fuzz/%.c $(LIB_SRCS) $(SFS_SRCS) | $(BUILD)/.deps-done
+# clang, not gcc: warnings on but not fatal (the gcc builds enforce -Werror), and the
+# libFuzzer entry point LLVMFuzzerTestOneInput has no prototype of ours.
+FUZZ_CFLAGS := $(CSTD) -Wall -Wextra -Wno-unused-parameter -Wno-missing-prototypes \
+               -g -O1 -fno-omit-frame-pointer -fsanitize=fuzzer,address,undefined \
+               -fno-sanitize-recover=undefined
+$(BUILD)/fuzz/%: tests/fuzz/%.c $(LIB_SRCS) $(SFS_SRCS) $(SFS_HDRS) | $(BUILD)/.deps-done
 	@mkdir -p $(dir $@)
 	$(CLANG) $(FUZZ_CFLAGS) -o $@ $< $(LIB_SRCS) $(SFS_SRCS) $(HOST_LIBS)
+
+fuzz-build: $(FUZZ_BINS)
 
 FUZZ_SECONDS ?= 60
 fuzz: $(FUZZ_BINS)
@@ -115,16 +139,24 @@ asan-test: $(BUILD)/asan/unit_tests $(BUILD)/asan/storagefsd
 integration: $(BUILD)/host/storagefsd
 	SFS_BIN=$(BUILD)/host/storagefsd bash tests/integration/run.sh all
 
-test: deps host musl
+# run-all.sh runs every suite it finds and prints the single "N passed, N failed" line.
+test: deps host musl asan fuzz-build
 	bash tests/run-all.sh $(BUILD)
 
 bench: deps host
 	bash tests/bench/run.sh $(BUILD)
 
-run: deps host musl
+run: deps musl
 	bash ci/run-node.sh $(BUILD)
 
 clean:
 	rm -rf $(BUILD)/host $(BUILD)/asan $(BUILD)/musl $(BUILD)/fuzz $(BUILD)/.deps-done
 
--include $(shell find $(BUILD) -name '*.d' 2>/dev/null)
+distclean:
+	rm -rf $(BUILD)
+
+# Header dependencies of the gcc builds (-MMD -MP); never the big build/deps tree.
+ALL_OBJS := $(call objs,host,$(LIB_SRCS) $(SFS_SRCS) storagefs/main.c $(UNIT_SRCS) $(BENCH_SRCS)) \
+            $(call objs,asan,$(LIB_SRCS) $(SFS_SRCS) storagefs/main.c $(UNIT_SRCS)) \
+            $(call objs,musl,$(LIB_SRCS) $(SFS_SRCS) storagefs/main.c)
+-include $(wildcard $(ALL_OBJS:.o=.d))

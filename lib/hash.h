@@ -4,6 +4,7 @@
 #ifndef CAIRN_HASH_H
 #define CAIRN_HASH_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -27,6 +28,10 @@ void md5_update(struct md5_ctx *c, const void *buf, size_t len);
 void md5_final(struct md5_ctx *c, unsigned char out[MD5_LEN]);
 
 uint32_t crc32c(uint32_t crc, const void *buf, size_t len);	/* crc32c(0, ...) to start */
+/* The portable (table) path, whatever the CPU; and whether crc32c() uses SSE4.2. For tests
+ * and for comparing the two paths. */
+uint32_t crc32c_sw(uint32_t crc, const void *buf, size_t len);
+bool crc32c_hw_available(void);
 
 /* Lower-case hex; out must hold 2*len+1 bytes; NUL-terminated. */
 void hex_encode(const unsigned char *in, size_t len, char *out);

@@ -76,7 +76,7 @@ struct http_chunked {
 };
 void http_chunked_init(struct http_chunked *ch);
 /* Consumes up to len bytes of in. Returns bytes consumed (>= 0) or -1 when malformed;
- * *out/*out_len receive payload bytes found (possibly none). *done set at the final chunk
+ * out and out_len receive payload bytes found (possibly none); done is set at the final chunk
  * and its trailers. Call repeatedly until consumed == len. */
 ssize_t http_chunked_feed(struct http_chunked *ch, const char *in, size_t len,
 			  const char **out, size_t *out_len, bool *done);

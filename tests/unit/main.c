@@ -1,6 +1,5 @@
 /* main.c — runs every registered unit test (optionally only names containing argv[1])
  * and prints "N passed, N failed" as its last line. */
-#define _GNU_SOURCE
 #include "test.h"
 
 #include <ftw.h>

@@ -1,0 +1,273 @@
+#!/usr/bin/env bash
+# ci/build-source-pkgs.sh <deps-dir> — builds the C libraries of the static musl binaries from
+# Debian 12's own source packages (never from anywhere else):
+#   <deps-dir>/apt/      private apt state (deb-src list, lists, cache); the host's apt is untouched
+#   <deps-dir>/src/      downloaded source packages (.dsc + tarballs), kept as a cache
+#   <deps-dir>/work/     unpacked, Debian-patched trees and build directories
+#   <deps-dir>/stamps/   one stamp per finished step: a step whose stamp matches is skipped
+#   <deps-dir>/musl/     the result: include/, lib/*.a and VERSIONS (exact source versions)
+# All packages are fetched first (one private `apt-get update` at most), then built in parallel,
+# one build_<name> function per package. To add a package: write build_<name> (it gets its .dsc
+# in $1, and ends with `record <name> <version> <dsc>`), and list it in PACKAGES.
+# DEPS_REFRESH=1 re-reads the archive and fetches newer Debian revisions if any.
+set -euo pipefail
+
+PACKAGES=(mbedtls sqlite3)
+
+[[ $# -eq 1 ]] || { echo "usage: $0 <deps-dir>" >&2; exit 2; }
+mkdir -p "$1"
+DEPS=$(cd "$1" && pwd)
+APT="$DEPS/apt" SRC="$DEPS/src" WORK="$DEPS/work" STAMPS="$DEPS/stamps" OUT="$DEPS/musl"
+MUSL_CC=${MUSL_CC:-musl-gcc}
+JOBS=$(nproc)
+# Called from make: do not let our sub-makes see the parent's jobserver flags.
+unset MAKEFLAGS MFLAGS MAKELEVEL MAKEOVERRIDES || true
+export LC_ALL=C SOURCE_DATE_EPOCH=${SOURCE_DATE_EPOCH:-1700000000}
+
+log() { echo "source-pkgs: $*" >&2; }
+die() { echo "source-pkgs: error: $*" >&2; exit 1; }
+
+command -v "$MUSL_CC" >/dev/null || die "$MUSL_CC not found (run: bash ci/deps.sh)"
+command -v dpkg-source >/dev/null || die "dpkg-source not found (run: bash ci/deps.sh)"
+mkdir -p "$APT/lists/partial" "$APT/cache/archives/partial" "$SRC" "$WORK" "$STAMPS" \
+	"$OUT/include" "$OUT/lib"
+
+# --- private apt state -------------------------------------------------------------------
+APT_OPTS=(
+	-o Dir::State::Lists="$APT/lists"
+	-o Dir::Etc::SourceList="$APT/sources.list"
+	-o Dir::Etc::SourceParts=-
+	-o Dir::Cache="$APT/cache"
+	-o Dir::Cache::pkgcache= -o Dir::Cache::srcpkgcache=
+	-o APT::Sandbox::User=root
+	-o Acquire::Retries=3
+	-q
+)
+
+# deb-src lines for the Debian archives the host uses (its deb822 debian.sources, so a
+# host mirror is honoured), falling back to deb.debian.org.
+write_sources_list() {
+	local f=/etc/apt/sources.list.d/debian.sources out
+	out=$(awk '
+		function flush() {
+			if (types ~ /(^| )deb( |$)/ && uris != "" && suites != "") {
+				n = split(uris, u, " "); m = split(suites, s, " ")
+				for (i = 1; i <= n; i++) for (j = 1; j <= m; j++)
+					printf "deb-src %s%s %s %s\n", (key != "" ? "[signed-by=" key "] " : ""), u[i], s[j], comps
+			}
+			types = uris = suites = comps = key = ""
+		}
+		/^[ \t]*#/ { next }
+		/^[ \t]*$/ { flush(); next }
+		{ k = $1; sub(/:$/, "", k); $1 = ""; sub(/^ +/, "") }
+		k == "Types" { types = $0 } k == "URIs" { uris = $0 } k == "Suites" { suites = $0 }
+		k == "Components" { comps = $0 } k == "Signed-By" { key = $0 }
+		END { flush() }' "$f" 2>/dev/null || true)
+	if [[ -z $out ]]; then
+		local k=/usr/share/keyrings/debian-archive-keyring.gpg
+		out="deb-src [signed-by=$k] http://deb.debian.org/debian bookworm main
+deb-src [signed-by=$k] http://deb.debian.org/debian bookworm-updates main
+deb-src [signed-by=$k] http://deb.debian.org/debian-security bookworm-security main"
+	fi
+	printf '%s\n' "$out" >"$APT/sources.list.new"
+	mv "$APT/sources.list.new" "$APT/sources.list"
+}
+
+APT_UPDATED=
+apt_update() {
+	[[ -n $APT_UPDATED ]] && return 0
+	write_sources_list
+	log "apt-get update (private deb-src lists in $APT)"
+	apt-get "${APT_OPTS[@]}" update >"$APT/update.log" 2>&1 || { cat "$APT/update.log" >&2; die "apt-get update failed"; }
+	APT_UPDATED=1
+}
+
+# fetch <srcpkg>: makes sure $SRC holds a source package of <srcpkg>; sets DSC to its .dsc
+# (the newest one there). Only touches the network when none is cached or DEPS_REFRESH=1.
+# (Not called in $(...): apt_update must remember it ran.)
+fetch() {
+	local pkg=$1 dsc
+	dsc=$(newest_dsc "$pkg")
+	if [[ -z $dsc || -n ${DEPS_REFRESH:-} ]]; then
+		apt_update
+		log "apt-get source --download-only $pkg"
+		(cd "$SRC" && apt-get "${APT_OPTS[@]}" source --download-only "$pkg") >"$SRC/$pkg.fetch.log" 2>&1 ||
+			{ cat "$SRC/$pkg.fetch.log" >&2; die "apt-get source $pkg failed"; }
+		dsc=$(newest_dsc "$pkg")
+		[[ -n $dsc ]] || die "no .dsc for $pkg after apt-get source"
+	fi
+	DSC=$dsc
+}
+
+newest_dsc() {
+	local f best= bestv= v
+	for f in "$SRC/$1"_*.dsc; do
+		[[ -e $f ]] || continue
+		v=$(dsc_field "$f" Version)
+		if [[ -z $best ]] || dpkg --compare-versions "$v" gt "$bestv"; then best=$f bestv=$v; fi
+	done
+	echo "$best"
+}
+
+dsc_field() { sed -n "s/^$2: *//p" "$1" | head -n1; }
+
+# unpack <dsc> <dir>: Debian's tree with Debian's patches applied (dpkg-source -x).
+unpack() {
+	local dsc=$1 dir=$2
+	rm -rf "$dir" "$dir.tmp"
+	dpkg-source -x "$dsc" "$dir.tmp" >"$dir.unpack.log" 2>&1 ||
+		{ cat "$dir.unpack.log" >&2; die "dpkg-source -x $dsc failed"; }
+	mv "$dir.tmp" "$dir"
+}
+
+# A step is skipped when its stamp holds the same key (version + flags + this script's step).
+stamp_ok() { [[ -f $STAMPS/$1 && $(cat "$STAMPS/$1") == "$2" ]]; }
+stamp_set() { printf '%s\n' "$2" >"$STAMPS/$1"; }
+
+# --- mbedtls: libmbedcrypto.a, libmbedx509.a, libmbedtls.a ------------------------------
+MBEDTLS_CFLAGS="-O2 -fno-plt -ffunction-sections -fdata-sections"
+build_mbedtls() {
+	local dsc=$1 ver dir key
+	ver=$(dsc_field "$dsc" Version)
+	key="mbedtls $ver cc=$MUSL_CC cflags=$MBEDTLS_CFLAGS"
+	if stamp_ok mbedtls "$key" && [[ -f $OUT/lib/libmbedcrypto.a ]]; then
+		log "mbedtls $ver: up to date"
+		record mbedtls "$ver" "$dsc"
+		return 0
+	fi
+	log "mbedtls $ver: unpack + build with $MUSL_CC"
+	dir="$WORK/mbedtls"
+	unpack "$dsc" "$dir"
+	# Upstream's default config.h with Debian's patches. Debian's debian/rules additionally turns
+	# on MBEDTLS_THREADING_C/_PTHREAD (and HAVEGE, MD2, MD4, ...) for its shared libraries; we do
+	# not: nothing here shares an mbedtls context between threads, so no mutexes are needed.
+	make -C "$dir/library" -j"$JOBS" CC="$MUSL_CC" AR=ar CFLAGS="$MBEDTLS_CFLAGS" \
+		static >"$dir.build.log" 2>&1 || { tail -n 40 "$dir.build.log" >&2; die "mbedtls build failed"; }
+	rm -rf "$OUT/include/mbedtls" "$OUT/include/psa"
+	cp -r "$dir/include/mbedtls" "$dir/include/psa" "$OUT/include/"
+	cp "$dir/library/libmbedcrypto.a" "$dir/library/libmbedx509.a" "$dir/library/libmbedtls.a" "$OUT/lib/"
+	stamp_set mbedtls "$key"
+	log "mbedtls $ver: built"
+	record mbedtls "$ver" "$dsc"
+}
+
+# --- sqlite3: the amalgamation (needs tclsh), compiled with musl into libsqlite3.a ---------
+SQLITE_DEFS="-DSQLITE_THREADSAFE=1 -DSQLITE_OMIT_LOAD_EXTENSION -DSQLITE_DQS=0 \
+-DSQLITE_DEFAULT_MEMSTATUS=0 -DSQLITE_OMIT_DEPRECATED \
+-DHAVE_USLEEP=1 -DHAVE_FDATASYNC=1 -DHAVE_LOCALTIME_R=1 -DHAVE_GMTIME_R=1"
+SQLITE_CFLAGS="-O2 -fno-plt -ffunction-sections -fdata-sections"
+build_sqlite3() {
+	local dsc=$1 ver dir key
+	ver=$(dsc_field "$dsc" Version)
+	dir="$WORK/sqlite3"
+	key="sqlite3 $ver amalgamation"
+	if ! stamp_ok sqlite3-amalgamation "$key" || [[ ! -f $dir/bld/sqlite3.c ]]; then
+		log "sqlite3 $ver: unpack + configure + make sqlite3.c (host gcc + tclsh)"
+		command -v tclsh >/dev/null || die "tclsh not found (run: bash ci/deps.sh)"
+		unpack "$dsc" "$dir"
+		mkdir -p "$dir/bld"
+		(cd "$dir/bld" && ../configure --disable-tcl --disable-readline --disable-load-extension \
+			>"$dir.configure.log" 2>&1) || { tail -n 40 "$dir.configure.log" >&2; die "sqlite3 configure failed"; }
+		make -C "$dir/bld" sqlite3.c >"$dir.amalgamation.log" 2>&1 ||
+			{ tail -n 40 "$dir.amalgamation.log" >&2; die "sqlite3 make sqlite3.c failed"; }
+		stamp_set sqlite3-amalgamation "$key"
+		rm -f "$STAMPS/sqlite3"
+	fi
+	key="sqlite3 $ver cc=$MUSL_CC cflags=$SQLITE_CFLAGS defs=$SQLITE_DEFS"
+	if stamp_ok sqlite3 "$key" && [[ -f $OUT/lib/libsqlite3.a ]]; then
+		log "sqlite3 $ver: up to date"
+	else
+		log "sqlite3 $ver: compile sqlite3.c with $MUSL_CC"
+		# shellcheck disable=SC2086
+		"$MUSL_CC" $SQLITE_CFLAGS $SQLITE_DEFS -c "$dir/bld/sqlite3.c" -o "$dir/bld/sqlite3.musl.o"
+		rm -f "$dir/bld/libsqlite3.a"
+		ar rcs "$dir/bld/libsqlite3.a" "$dir/bld/sqlite3.musl.o"
+		cp "$dir/bld/sqlite3.h" "$dir/bld/sqlite3ext.h" "$OUT/include/"
+		cp "$dir/bld/libsqlite3.a" "$OUT/lib/"
+		stamp_set sqlite3 "$key"
+		log "sqlite3 $ver: built"
+	fi
+	record sqlite3 "$ver" "$dsc"
+}
+
+# --- main ---------------------------------------------------------------------------------
+# record <name> <version> <dsc>: the line for VERSIONS (builds run in subshells: via a file).
+record() { echo "$1 $2 $(basename "$3")" >"$STAMPS/$1.version"; }
+
+declare -A DSCS=()
+for p in "${PACKAGES[@]}"; do
+	fetch "$p"
+	DSCS[$p]=$DSC
+done
+
+# Builds are independent: run them at once (sqlite3.c is one long single-threaded compile).
+declare -A PIDS=()
+for p in "${PACKAGES[@]}"; do
+	rm -f "$STAMPS/$p.version"
+	"build_$p" "${DSCS[$p]}" &
+	PIDS[$p]=$!
+done
+failed=()
+for p in "${PACKAGES[@]}"; do
+	wait "${PIDS[$p]}" || failed+=("$p")
+done
+((${#failed[@]} == 0)) || die "build failed: ${failed[*]} (logs in $WORK/*.log)"
+
+VERSIONS=()
+for p in "${PACKAGES[@]}"; do
+	VERSIONS+=("$(cat "$STAMPS/$p.version")")
+done
+{
+	echo "# Static musl libraries built from Debian 12 source packages by ci/build-source-pkgs.sh"
+	echo "# <source package> <Debian version> <.dsc>"
+	printf '%s\n' "${VERSIONS[@]}"
+	echo "# toolchain"
+	echo "musl $(dpkg-query -W -f='${Version}' musl-dev 2>/dev/null || echo unknown)"
+	echo "gcc $(dpkg-query -W -f='${Version}' gcc-12 2>/dev/null || echo unknown)"
+} >"$OUT/VERSIONS.new"
+if cmp -s "$OUT/VERSIONS.new" "$OUT/VERSIONS" 2>/dev/null; then
+	rm -f "$OUT/VERSIONS.new"
+else
+	mv "$OUT/VERSIONS.new" "$OUT/VERSIONS"
+fi
+
+# Self-test (once per set of libraries): a static musl program hashes with mbedtls and runs SQL.
+selftest() {
+	local key t=$WORK/selftest
+	key="$(cat "$OUT/VERSIONS") $(cd "$OUT/lib" && stat -c '%n:%s:%Y' ./*.a | tr '\n' ' ')"
+	stamp_ok selftest "$key" && return 0
+	mkdir -p "$t"
+	cat >"$t/t.c" <<'C'
+#include <stdio.h>
+#include <string.h>
+#include <mbedtls/sha256.h>
+#include <sqlite3.h>
+int main(void)
+{
+	unsigned char h[32];
+	char hex[65], *err = NULL;
+	sqlite3 *db;
+	if (mbedtls_sha256_ret((const unsigned char *)"abc", 3, h, 0) != 0)
+		return 1;
+	for (int i = 0; i < 32; i++)
+		sprintf(hex + 2 * i, "%02x", h[i]);
+	if (strcmp(hex, "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad") != 0)
+		return 2;
+	if (sqlite3_open(":memory:", &db) != SQLITE_OK || !sqlite3_threadsafe())
+		return 3;
+	if (sqlite3_exec(db, "CREATE TABLE t(k TEXT PRIMARY KEY, v INT); INSERT INTO t VALUES('a', 1);"
+			 "SELECT v FROM t WHERE k = 'a';", NULL, NULL, &err) != SQLITE_OK)
+		return 4;
+	sqlite3_close(db);
+	puts("ok");
+	return 0;
+}
+C
+	"$MUSL_CC" -static -O1 -I"$OUT/include" "$t/t.c" -o "$t/t" -L"$OUT/lib" -lmbedcrypto -lsqlite3 -lpthread -lm ||
+		die "self-test: linking against $OUT/lib failed"
+	[[ $("$t/t") == ok ]] || die "self-test: $t/t failed (exit $?)"
+	stamp_set selftest "$key"
+	log "self-test passed (static musl program: sha256 + sqlite)"
+}
+selftest
+log "done: $(printf '%s; ' "${VERSIONS[@]}")"

@@ -1,0 +1,337 @@
+/* hash.c — Cairn's digests: SHA-256, HMAC-SHA-256 and MD5 over mbedtls 2.28, CRC32C
+ * (slicing-by-8 in C, SSE4.2 crc32 instructions when the CPU has them), and the hex and
+ * base64 codecs used for signatures, ETags and Content-MD5. */
+#include "hash.h"
+
+#include <pthread.h>
+#include <stdbool.h>
+#include <string.h>
+
+#include <mbedtls/md5.h>
+#include <mbedtls/platform_util.h>
+#include <mbedtls/sha256.h>
+
+#if defined(__x86_64__)
+#include <nmmintrin.h>
+#endif
+
+/* The opaque storage in hash.h must hold mbedtls' contexts; a bigger mbedtls breaks here,
+ * at compile time, not in memory. */
+_Static_assert(sizeof(mbedtls_sha256_context) <= sizeof(((struct sha256_ctx *)0)->opaque),
+	       "struct sha256_ctx too small for mbedtls_sha256_context");
+_Static_assert(_Alignof(mbedtls_sha256_context) <= 16, "sha256 context alignment");
+_Static_assert(sizeof(mbedtls_md5_context) <= sizeof(((struct md5_ctx *)0)->opaque),
+	       "struct md5_ctx too small for mbedtls_md5_context");
+_Static_assert(_Alignof(mbedtls_md5_context) <= 16, "md5 context alignment");
+
+#define HMAC_BLOCK	64	/* SHA-256 block size */
+#define HMAC_IPAD	0x36
+#define HMAC_OPAD	0x5c
+#define CRC32C_POLY	0x82f63b78u	/* Castagnoli, reflected */
+#define CRC_TABLES	8		/* slicing-by-8 */
+
+/* --- SHA-256 --- */
+
+static mbedtls_sha256_context *sha_ctx(struct sha256_ctx *c)
+{
+	return (mbedtls_sha256_context *)(void *)c->opaque;
+}
+
+void sha256_init(struct sha256_ctx *c)
+{
+	mbedtls_sha256_init(sha_ctx(c));
+	/* Cannot fail for the software implementation with valid arguments. */
+	(void)mbedtls_sha256_starts_ret(sha_ctx(c), 0);
+}
+
+void sha256_update(struct sha256_ctx *c, const void *buf, size_t len)
+{
+	if (len)
+		(void)mbedtls_sha256_update_ret(sha_ctx(c), buf, len);
+}
+
+void sha256_final(struct sha256_ctx *c, unsigned char out[SHA256_LEN])
+{
+	(void)mbedtls_sha256_finish_ret(sha_ctx(c), out);
+	mbedtls_sha256_free(sha_ctx(c));	/* zeroises the state */
+}
+
+void sha256(const void *buf, size_t len, unsigned char out[SHA256_LEN])
+{
+	struct sha256_ctx c;
+
+	sha256_init(&c);
+	sha256_update(&c, buf, len);
+	sha256_final(&c, out);
+}
+
+/* --- HMAC-SHA-256 (RFC 2104), done by hand: avoids mbedtls_md's info lookup per call --- */
+
+void hmac_sha256(const void *key, size_t key_len, const void *msg, size_t msg_len,
+		 unsigned char out[SHA256_LEN])
+{
+	unsigned char k[HMAC_BLOCK] = { 0 }, pad[HMAC_BLOCK], inner[SHA256_LEN];
+	struct sha256_ctx c;
+
+	if (key_len > HMAC_BLOCK)
+		sha256(key, key_len, k);
+	else if (key_len)
+		memcpy(k, key, key_len);
+
+	for (int i = 0; i < HMAC_BLOCK; i++)
+		pad[i] = k[i] ^ HMAC_IPAD;
+	sha256_init(&c);
+	sha256_update(&c, pad, sizeof(pad));
+	sha256_update(&c, msg, msg_len);
+	sha256_final(&c, inner);
+
+	for (int i = 0; i < HMAC_BLOCK; i++)
+		pad[i] = k[i] ^ HMAC_OPAD;
+	sha256_init(&c);
+	sha256_update(&c, pad, sizeof(pad));
+	sha256_update(&c, inner, sizeof(inner));
+	sha256_final(&c, out);
+
+	/* The padded key is secret material (SigV4 signing keys). */
+	mbedtls_platform_zeroize(k, sizeof(k));
+	mbedtls_platform_zeroize(pad, sizeof(pad));
+}
+
+/* --- MD5 --- */
+
+static mbedtls_md5_context *md5_ctx_of(struct md5_ctx *c)
+{
+	return (mbedtls_md5_context *)(void *)c->opaque;
+}
+
+void md5_init(struct md5_ctx *c)
+{
+	mbedtls_md5_init(md5_ctx_of(c));
+	(void)mbedtls_md5_starts_ret(md5_ctx_of(c));
+}
+
+void md5_update(struct md5_ctx *c, const void *buf, size_t len)
+{
+	if (len)
+		(void)mbedtls_md5_update_ret(md5_ctx_of(c), buf, len);
+}
+
+void md5_final(struct md5_ctx *c, unsigned char out[MD5_LEN])
+{
+	(void)mbedtls_md5_finish_ret(md5_ctx_of(c), out);
+	mbedtls_md5_free(md5_ctx_of(c));
+}
+
+/* --- CRC32C --- */
+
+static uint32_t crc_table[CRC_TABLES][256];
+static pthread_once_t crc_once = PTHREAD_ONCE_INIT;
+static bool crc_hw;
+
+static void crc_init(void)
+{
+	for (uint32_t i = 0; i < 256; i++) {
+		uint32_t c = i;
+
+		for (int k = 0; k < 8; k++)
+			c = (c >> 1) ^ (CRC32C_POLY & (0u - (c & 1)));
+		crc_table[0][i] = c;
+	}
+	/* Table t[k][i] is the CRC of byte i followed by k zero bytes. */
+	for (int t = 1; t < CRC_TABLES; t++)
+		for (int i = 0; i < 256; i++)
+			crc_table[t][i] = (crc_table[t - 1][i] >> 8) ^
+					  crc_table[0][crc_table[t - 1][i] & 0xff];
+#if defined(__x86_64__)
+	__builtin_cpu_init();	/* harmless if done; needed if we run before constructors */
+	crc_hw = __builtin_cpu_supports("sse4.2");
+#endif
+}
+
+static uint32_t load_le32(const unsigned char *p)
+{
+	return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 |
+	       (uint32_t)p[3] << 24;
+}
+
+/* crc is the raw (non-inverted) register. */
+static uint32_t crc_sw_raw(uint32_t crc, const unsigned char *p, size_t len)
+{
+	while (len >= 8) {
+		uint32_t lo = load_le32(p) ^ crc, hi = load_le32(p + 4);
+
+		crc = crc_table[7][lo & 0xff] ^ crc_table[6][(lo >> 8) & 0xff] ^
+		      crc_table[5][(lo >> 16) & 0xff] ^ crc_table[4][lo >> 24] ^
+		      crc_table[3][hi & 0xff] ^ crc_table[2][(hi >> 8) & 0xff] ^
+		      crc_table[1][(hi >> 16) & 0xff] ^ crc_table[0][hi >> 24];
+		p += 8;
+		len -= 8;
+	}
+	while (len--)
+		crc = (crc >> 8) ^ crc_table[0][(crc ^ *p++) & 0xff];
+	return crc;
+}
+
+#if defined(__x86_64__)
+/* The target attribute lets this file build without -msse4.2; it only runs after
+ * crc_init() saw the CPU flag. */
+__attribute__((target("sse4.2")))
+static uint32_t crc_hw_raw(uint32_t crc, const unsigned char *p, size_t len)
+{
+	uint64_t c = crc;
+
+	while (len && ((uintptr_t)p & 7)) {
+		c = _mm_crc32_u8((uint32_t)c, *p++);
+		len--;
+	}
+	while (len >= 8) {
+		uint64_t v;
+
+		memcpy(&v, p, sizeof(v));
+		c = _mm_crc32_u64(c, v);
+		p += 8;
+		len -= 8;
+	}
+	while (len--)
+		c = _mm_crc32_u8((uint32_t)c, *p++);
+	return (uint32_t)c;
+}
+#endif
+
+uint32_t crc32c_sw(uint32_t crc, const void *buf, size_t len)
+{
+	pthread_once(&crc_once, crc_init);
+	return ~crc_sw_raw(~crc, buf, len);
+}
+
+bool crc32c_hw_available(void)
+{
+	pthread_once(&crc_once, crc_init);
+	return crc_hw;
+}
+
+uint32_t crc32c(uint32_t crc, const void *buf, size_t len)
+{
+	pthread_once(&crc_once, crc_init);
+#if defined(__x86_64__)
+	if (crc_hw)
+		return ~crc_hw_raw(~crc, buf, len);
+#endif
+	return ~crc_sw_raw(~crc, buf, len);
+}
+
+/* --- hex --- */
+
+static const char hex_digits[] = "0123456789abcdef";
+
+void hex_encode(const unsigned char *in, size_t len, char *out)
+{
+	for (size_t i = 0; i < len; i++) {
+		out[2 * i] = hex_digits[in[i] >> 4];
+		out[2 * i + 1] = hex_digits[in[i] & 0xf];
+	}
+	out[2 * len] = '\0';
+}
+
+static int hex_val(char ch)
+{
+	if (ch >= '0' && ch <= '9')
+		return ch - '0';
+	if (ch >= 'a' && ch <= 'f')
+		return ch - 'a' + 10;
+	if (ch >= 'A' && ch <= 'F')
+		return ch - 'A' + 10;
+	return -1;
+}
+
+int hex_decode(const char *in, size_t len, unsigned char *out, size_t out_max)
+{
+	if ((len & 1) || len / 2 > out_max || len / 2 > (size_t)INT32_MAX)
+		return -1;
+	for (size_t i = 0; i < len; i += 2) {
+		int hi = hex_val(in[i]), lo = hex_val(in[i + 1]);
+
+		if (hi < 0 || lo < 0)
+			return -1;
+		out[i / 2] = (unsigned char)(hi << 4 | lo);
+	}
+	return (int)(len / 2);
+}
+
+/* --- base64 (RFC 4648, with padding) --- */
+
+static const char b64_chars[] =
+	"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+
+size_t base64_encode(const unsigned char *in, size_t len, char *out)
+{
+	size_t o = 0, i = 0;
+
+	for (; i + 3 <= len; i += 3) {
+		uint32_t v = (uint32_t)in[i] << 16 | (uint32_t)in[i + 1] << 8 | in[i + 2];
+
+		out[o++] = b64_chars[v >> 18];
+		out[o++] = b64_chars[(v >> 12) & 63];
+		out[o++] = b64_chars[(v >> 6) & 63];
+		out[o++] = b64_chars[v & 63];
+	}
+	if (i < len) {
+		uint32_t v = (uint32_t)in[i] << 16;
+
+		if (i + 1 < len)
+			v |= (uint32_t)in[i + 1] << 8;
+		out[o++] = b64_chars[v >> 18];
+		out[o++] = b64_chars[(v >> 12) & 63];
+		out[o++] = i + 1 < len ? b64_chars[(v >> 6) & 63] : '=';
+		out[o++] = '=';
+	}
+	out[o] = '\0';
+	return o;
+}
+
+static int b64_val(char ch)
+{
+	if (ch >= 'A' && ch <= 'Z')
+		return ch - 'A';
+	if (ch >= 'a' && ch <= 'z')
+		return ch - 'a' + 26;
+	if (ch >= '0' && ch <= '9')
+		return ch - '0' + 52;
+	if (ch == '+')
+		return 62;
+	if (ch == '/')
+		return 63;
+	return -1;
+}
+
+/* Strict: length a multiple of 4, '=' only as the last one or two characters. */
+int base64_decode(const char *in, size_t len, unsigned char *out, size_t out_max)
+{
+	size_t o = 0, pad = 0;
+
+	if (len % 4 || len / 4 * 3 > (size_t)INT32_MAX)
+		return -1;
+	if (len && in[len - 1] == '=')
+		pad = (len >= 2 && in[len - 2] == '=') ? 2 : 1;
+	if (len / 4 * 3 - pad > out_max)
+		return -1;
+	for (size_t i = 0; i < len; i += 4) {
+		int v[4];
+		bool last = i + 4 == len;
+
+		for (int k = 0; k < 4; k++) {
+			bool is_pad = last && k >= 4 - (int)pad;
+
+			v[k] = is_pad ? 0 : b64_val(in[i + k]);
+			if (v[k] < 0)
+				return -1;
+		}
+		uint32_t w = (uint32_t)v[0] << 18 | (uint32_t)v[1] << 12 |
+			     (uint32_t)v[2] << 6 | (uint32_t)v[3];
+		size_t n = last ? 3 - pad : 3;
+
+		for (size_t k = 0; k < n; k++)
+			out[o++] = (unsigned char)(w >> (16 - 8 * k));
+	}
+	return (int)o;
+}

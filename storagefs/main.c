@@ -1,0 +1,281 @@
+/* main.c — storagefsd: reads its options (flags, config file, environment), opens the
+ * data directories, and serves the S3 API until SIGTERM, which drains in-flight requests.
+ * Wiring only: the work happens in lib/http_server.c, storagefs/s3/ and storagefs/store/. */
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "../lib/config.h"
+#include "../lib/http.h"
+#include "../lib/log.h"
+#include "../lib/workq.h"
+#include "auth/sigv4.h"
+#include "s3/s3.h"
+#include "store/store.h"
+
+#define SFS_VERSION		"0.1.0"
+#define SFS_DRAIN_MS		30000
+#define SFS_MAX_CREDS		16
+
+/* The daemon's configuration: the one process-wide state, as the house style allows. */
+struct sfs_config {
+	const char *config_file;
+	const char *listen;
+	struct config_list data;
+	struct config_list access_keys;
+	struct config_list secret_keys;
+	const char *region;
+	const char *domain;
+	const char *log_level;
+	long threads;
+	long io_threads;
+	long max_conns;
+	long header_timeout_ms;
+	long idle_timeout_ms;
+	long io_timeout_ms;
+	int use_syslog;
+	int check_only;
+	int help;
+	int version;
+};
+
+static struct sfs_config cfg = {
+	.listen = "127.0.0.1:9000",
+	.region = "us-east-1",
+	.domain = "localhost",
+	.log_level = "info",
+	.io_threads = 8,
+	.max_conns = 4096,
+	.header_timeout_ms = 10000,
+	.idle_timeout_ms = 60000,
+	.io_timeout_ms = 30000,
+};
+
+static const struct config_opt sfs_opts[] = {
+	{ "config", CONFIG_STR, &cfg.config_file, 0, 0, "FILE", "read settings (same names as these flags) from FILE first" },
+	{ "listen", CONFIG_STR, &cfg.listen, 0, 0, "ADDR", "address to serve S3 on, host:port (default 127.0.0.1:9000; [::]:9000, :9000)" },
+	{ "data", CONFIG_LIST, &cfg.data, 0, 0, "DIR", "a data directory (one per disk); repeat for several" },
+	{ "access-key", CONFIG_LIST, &cfg.access_keys, 0, 0, "AK", "an access key; repeat together with --secret-key for several" },
+	{ "secret-key", CONFIG_LIST, &cfg.secret_keys, 0, 0, "SK", "the secret key of the access key in the same position" },
+	{ "region", CONFIG_STR, &cfg.region, 0, 0, "REGION", "the region clients sign for (default us-east-1)" },
+	{ "domain", CONFIG_STR, &cfg.domain, 0, 0, "DOMAIN", "base domain for virtual-host-style requests (default localhost: Host b.localhost = bucket b)" },
+	{ "threads", CONFIG_INT, &cfg.threads, 0, 256, "N", "event-loop threads (default 0 = one per CPU)" },
+	{ "io-threads", CONFIG_INT, &cfg.io_threads, 1, 256, "N", "worker threads for blocking disk work (default 8)" },
+	{ "max-conns", CONFIG_INT, &cfg.max_conns, 1, 1000000, "N", "connection cap; beyond it clients get 503 (default 4096)" },
+	{ "header-timeout-ms", CONFIG_INT, &cfg.header_timeout_ms, 100, 3600000, "MS", "time allowed for a request head (default 10000)" },
+	{ "idle-timeout-ms", CONFIG_INT, &cfg.idle_timeout_ms, 100, 3600000, "MS", "keep-alive idle time (default 60000)" },
+	{ "io-timeout-ms", CONFIG_INT, &cfg.io_timeout_ms, 100, 3600000, "MS", "time without progress on a body before giving up (default 30000)" },
+	{ "log-level", CONFIG_STR, &cfg.log_level, 0, 0, "LEVEL", "error, warn, info (default) or debug" },
+	{ "syslog", CONFIG_FLAG, &cfg.use_syslog, 0, 0, NULL, "log to syslog instead of stderr" },
+	{ "check", CONFIG_FLAG, &cfg.check_only, 0, 0, NULL, "check the configuration and exit (0 when valid)" },
+	{ "version", CONFIG_FLAG, &cfg.version, 0, 0, NULL, "print the version and exit" },
+	{ "help", CONFIG_FLAG, &cfg.help, 0, 0, NULL, "show this help" },
+};
+#define NOPTS ((int)(sizeof(sfs_opts) / sizeof(sfs_opts[0])))
+
+static void usage(FILE *out)
+{
+	fprintf(out,
+		"usage: storagefsd --data DIR [--data DIR ...] --access-key AK --secret-key SK [options]\n"
+		"\n"
+		"Serves an S3-compatible API (SigV4, presigned URLs, multipart, listing v1/v2,\n"
+		"ranges, conditionals, copy, multi-delete) over HTTP/1.1 from local data directories.\n"
+		"Every write is durable before it is acknowledged; every read is checksum-verified.\n"
+		"\n"
+		"options:\n");
+	config_usage(out, sfs_opts, NOPTS);
+	fprintf(out,
+		"\n"
+		"environment:\n"
+		"  CAIRN_ACCESS_KEY, CAIRN_SECRET_KEY   a key pair, used when none is given otherwise\n"
+		"\n"
+		"It logs one line 'ready listen=ADDR' once it accepts requests. SIGTERM or SIGINT stop\n"
+		"accepting, let in-flight requests finish (up to %d s), and exit 0.\n"
+		"\n"
+		"example:\n"
+		"  storagefsd --listen 127.0.0.1:9000 --data /srv/disk1 --data /srv/disk2 \\\n"
+		"             --access-key AKEXAMPLE --secret-key SKEXAMPLE\n",
+		SFS_DRAIN_MS / 1000);
+}
+
+static int parse_level(const char *s, enum log_level *out)
+{
+	static const char *const names[] = { "error", "warn", "info", "debug" };
+
+	for (int i = 0; i < 4; i++) {
+		if (strcmp(s, names[i]) == 0) {
+			*out = (enum log_level)i;
+			return 0;
+		}
+	}
+	return -1;
+}
+
+/* Builds the credential table; returns its size or -1 after printing why. */
+static int load_creds(struct sigv4_cred *creds)
+{
+	const char *ak = getenv("CAIRN_ACCESS_KEY"), *sk = getenv("CAIRN_SECRET_KEY");
+	int n = cfg.access_keys.n;
+
+	if (n == 0 && ak && sk && *ak && *sk) {
+		cfg.access_keys.v[0] = ak;
+		cfg.secret_keys.v[0] = sk;
+		cfg.access_keys.n = cfg.secret_keys.n = n = 1;
+	}
+	if (n == 0) {
+		fprintf(stderr, "storagefsd: no access key: give --access-key and --secret-key (or CAIRN_ACCESS_KEY and CAIRN_SECRET_KEY)\n");
+		return -1;
+	}
+	if (cfg.secret_keys.n != n || n > SFS_MAX_CREDS) {
+		fprintf(stderr, "storagefsd: give exactly one --secret-key per --access-key (at most %d pairs)\n",
+			SFS_MAX_CREDS);
+		return -1;
+	}
+	for (int i = 0; i < n; i++) {
+		size_t al = strlen(cfg.access_keys.v[i]), sl = strlen(cfg.secret_keys.v[i]);
+
+		if (al < 3 || al >= SIGV4_KEY_MAX || sl < 8 || sl >= SIGV4_KEY_MAX) {
+			fprintf(stderr, "storagefsd: access keys need 3..%d characters, secret keys 8..%d\n",
+				SIGV4_KEY_MAX - 1, SIGV4_KEY_MAX - 1);
+			return -1;
+		}
+		memcpy(creds[i].access_key, cfg.access_keys.v[i], al + 1);
+		memcpy(creds[i].secret_key, cfg.secret_keys.v[i], sl + 1);
+	}
+	return n;
+}
+
+/* Reads options: the config file (if named anywhere on the command line) first, so
+ * flags override it. Returns 0, 1 to exit successfully, or -1. */
+static int load_config(int argc, char **argv)
+{
+	int idx = config_parse_args(sfs_opts, NOPTS, argc, argv);
+
+	if (idx < 0)
+		return -1;
+	if (idx < argc) {
+		fprintf(stderr, "storagefsd: unexpected argument '%s' (see --help)\n", argv[idx]);
+		return -1;
+	}
+	if (cfg.help) {
+		usage(stdout);
+		return 1;
+	}
+	if (cfg.version) {
+		printf("storagefsd %s\n", SFS_VERSION);
+		return 1;
+	}
+	if (cfg.config_file) {
+		/* Re-read the flags after the file so that flags win; lists from both add up. */
+		memset(&cfg.data, 0, sizeof(cfg.data));
+		memset(&cfg.access_keys, 0, sizeof(cfg.access_keys));
+		memset(&cfg.secret_keys, 0, sizeof(cfg.secret_keys));
+		if (config_parse_file(sfs_opts, NOPTS, cfg.config_file) < 0)
+			return -1;
+		if (config_parse_args(sfs_opts, NOPTS, argc, argv) < 0)
+			return -1;
+	}
+	if (cfg.data.n == 0) {
+		fprintf(stderr, "storagefsd: no data directory: give --data DIR (see --help)\n");
+		return -1;
+	}
+	return 0;
+}
+
+static struct http_server *running_server;
+
+static void on_stop_signal(int sig)
+{
+	(void)sig;
+	if (running_server)
+		http_server_stop(running_server, SFS_DRAIN_MS);
+}
+
+static int serve(const struct sigv4_cred *creds, int ncreds)
+{
+	struct store_config scfg = { .dirs = cfg.data.v, .ndirs = cfg.data.n };
+	struct store *st = NULL;
+	struct workq *wq = NULL;
+	struct s3_ctx *s3 = NULL;
+	struct http_server *srv = NULL;
+	struct sigaction sa = { .sa_handler = on_stop_signal };
+	int err;
+
+	err = store_open(&scfg, &st);
+	if (err < 0) {
+		log_errorx("store_open_failed err=%d msg=\"%s\"", err, strerror(-err));
+		return err;
+	}
+	err = workq_new((int)cfg.io_threads, "io", &wq);
+	if (err < 0)
+		goto out;
+	struct s3_config s3cfg = {
+		.creds = creds, .ncreds = ncreds, .region = cfg.region, .domain = cfg.domain,
+		.store = st, .wq = wq,
+	};
+	err = s3_ctx_new(&s3cfg, &s3);
+	if (err < 0)
+		goto out;
+	struct http_server_config hcfg = {
+		.listen = cfg.listen, .threads = (int)cfg.threads, .max_conns = (int)cfg.max_conns,
+		.header_timeout_ms = (int)cfg.header_timeout_ms,
+		.idle_timeout_ms = (int)cfg.idle_timeout_ms, .io_timeout_ms = (int)cfg.io_timeout_ms,
+		.conn_udata_size = s3_conn_state_size(),
+		.on_request = s3_on_request, .on_error = s3_on_error, .ud = s3,
+	};
+	err = http_server_new(&hcfg, &srv);
+	if (err < 0)
+		goto out;
+	err = http_server_listen(srv);
+	if (err < 0) {
+		log_errorx("listen_failed listen=%s err=%d msg=\"%s\"", cfg.listen, err, strerror(-err));
+		goto out;
+	}
+	running_server = srv;
+	sigemptyset(&sa.sa_mask);
+	sigaction(SIGTERM, &sa, NULL);
+	sigaction(SIGINT, &sa, NULL);
+	log_msg(LOG_LVL_INFO, 0, "ready listen=%s disks=%d region=%s version=%s",
+		http_server_addr(srv), cfg.data.n, cfg.region, SFS_VERSION);
+	err = http_server_run(srv);
+	running_server = NULL;
+	log_msg(LOG_LVL_INFO, 0, "stopped err=%d", err);
+out:
+	/* Workers first: a job still running after the drain posts back to the server, which
+	 * must outlive it; the store outlives both. */
+	if (wq)
+		workq_free(wq);
+	if (srv)
+		http_server_free(srv);
+	s3_ctx_free(s3);
+	store_close(st);
+	return err;
+}
+
+int main(int argc, char **argv)
+{
+	static struct sigv4_cred creds[SFS_MAX_CREDS];
+	enum log_level level;
+	int rc, ncreds;
+
+	rc = load_config(argc, argv);
+	if (rc != 0)
+		return rc > 0 ? 0 : 2;
+	ncreds = load_creds(creds);
+	if (ncreds < 0)
+		return 2;
+	if (parse_level(cfg.log_level, &level) < 0) {
+		fprintf(stderr, "storagefsd: --log-level must be error, warn, info or debug\n");
+		return 2;
+	}
+	if (cfg.check_only) {
+		printf("storagefsd: configuration ok (%d data directories, %d keys)\n", cfg.data.n, ncreds);
+		return 0;
+	}
+	log_init("storagefsd", level, cfg.use_syslog);
+	signal(SIGPIPE, SIG_IGN);
+	return serve(creds, ncreds) < 0 ? 1 : 0;
+}

@@ -1,0 +1,448 @@
+/* obj.c — reading an object: the row lookup into one allocation (info, segments, block
+ * checksums, inline bytes or a scratch block), lazy opening of segment files, and reads and
+ * sends that verify the CRC32C of every block before any of its bytes leave. */
+#include "store_int.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/sendfile.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "../../lib/hash.h"
+#include "../../lib/log.h"
+
+#define OPEN_TRIES	3	/* row lookups when the file vanished under a concurrent replace */
+#define LOG_KEY_MAX	128
+
+struct obj_seg {
+	unsigned char id[VOL_ID_LEN];
+	int64_t off;		/* of its first byte in the object */
+	int64_t size;
+	int64_t crc0;		/* index of its first block in crcs */
+};
+
+struct store_obj {
+	struct store_objinfo info;
+	struct vol *v;
+	char bucket[STORE_BUCKET_MAX + 1];
+	size_t key_len;
+	char key[STORE_KEY_MAX];
+	int nsegs;			/* 0 with inl set: an inline object */
+	struct obj_seg *segs;
+	uint32_t *crcs;
+	const unsigned char *inl;
+	bool inl_ok;			/* the inline bytes were verified */
+	int cur;			/* the segment whose file fd is, -1 for none */
+	int fd;
+	int ok_seg;			/* the last block verified by store_obj_send */
+	int64_t ok_blk;
+	unsigned char *scratch;		/* one block, for reads of part of a block */
+	_Alignas(8) unsigned char mem[];	/* segs, crcs, then inline bytes or scratch */
+};
+
+static void log_corrupt(const struct store_obj *o, const char *what, int seg, int64_t blk)
+{
+	char key[LOG_KEY_MAX + 1];
+	size_t n = o->key_len < LOG_KEY_MAX ? o->key_len : LOG_KEY_MAX;
+
+	/* Keys are arbitrary bytes; the log line must stay one greppable line. */
+	for (size_t i = 0; i < n; i++)
+		key[i] = o->key[i] > ' ' && o->key[i] < 0x7f && o->key[i] != '"' ? o->key[i] : '?';
+	key[n] = 0;
+	log_warnx("store_%s vol=%s bucket=%s key=\"%s\" segment=%d block=%lld", what,
+		  o->v->path, o->bucket, key, seg, (long long)blk);
+}
+
+/* Checks the row's shape: what the lengths say must agree with the size. */
+static int row_shape(sqlite3_stmt *s, int64_t size, int *nsegs, size_t *ncrcs)
+{
+	int64_t total = 0, blocks = 0;
+	size_t seglen = (size_t)sqlite3_column_bytes(s, 7);
+	const unsigned char *segs = sqlite3_column_blob(s, 7);
+
+	*ncrcs = (size_t)sqlite3_column_bytes(s, 5) / CRC_LEN;
+	if (sqlite3_column_type(s, 7) == SQLITE_NULL) {
+		*nsegs = 0;
+		total = sqlite3_column_bytes(s, 6);
+		blocks = store_nblocks(total);
+	} else {
+		if (seglen % SEG_REC)
+			return -EBADMSG;
+		*nsegs = (int)(seglen / SEG_REC);
+		for (int i = 0; i < *nsegs; i++) {
+			int64_t n;
+
+			memcpy(&n, segs + (size_t)i * SEG_REC + VOL_ID_LEN, sizeof(n));
+			total += n;
+			blocks += store_nblocks(n);
+		}
+	}
+	if (total != size || blocks != (int64_t)*ncrcs ||
+	    (size_t)sqlite3_column_bytes(s, 5) % CRC_LEN ||
+	    (size_t)sqlite3_column_bytes(s, 4) > STORE_META_MAX ||
+	    (size_t)sqlite3_column_bytes(s, 2) > STORE_ETAG_MAX)
+		return -EBADMSG;
+	return 0;
+}
+
+static void fill_segs(struct store_obj *o, const unsigned char *segs)
+{
+	int64_t off = 0, crc0 = 0;
+
+	for (int i = 0; i < o->nsegs; i++) {
+		struct obj_seg *g = &o->segs[i];
+
+		memcpy(g->id, segs + (size_t)i * SEG_REC, VOL_ID_LEN);
+		memcpy(&g->size, segs + (size_t)i * SEG_REC + VOL_ID_LEN, sizeof(g->size));
+		g->off = off;
+		g->crc0 = crc0;
+		off += g->size;
+		crc0 += store_nblocks(g->size);
+	}
+}
+
+/* sqlite3_column_blob is NULL for an empty blob; memcpy wants a pointer regardless. */
+static const void *col_blob(sqlite3_stmt *s, int i)
+{
+	const void *p = sqlite3_column_blob(s, i);
+
+	return p ? p : "";
+}
+
+/* One allocation from the current row of VS_OBJ_GET. */
+static int obj_from_row(sqlite3_stmt *s, struct store_obj **out)
+{
+	int64_t size = sqlite3_column_int64(s, 0);
+	size_t ncrcs, tail;
+	struct store_obj *o;
+	int nsegs, rc = row_shape(s, size, &nsegs, &ncrcs);
+
+	if (rc)
+		return rc;
+	tail = nsegs ? STORE_BLOCK : (size_t)size;
+	o = malloc(sizeof(*o) + (size_t)nsegs * sizeof(struct obj_seg) + ncrcs * CRC_LEN + tail);
+	if (!o)
+		return -ENOMEM;
+	o->nsegs = nsegs;
+	o->segs = (struct obj_seg *)(void *)o->mem;
+	o->crcs = (uint32_t *)(void *)(o->segs + nsegs);
+	o->scratch = (unsigned char *)(o->crcs + ncrcs);
+	o->inl = nsegs ? NULL : o->scratch;
+	if (!nsegs && sqlite3_column_type(s, 7) != SQLITE_NULL)
+		o->inl = NULL;		/* a multipart object of empty parts only */
+	o->info.size = size;
+	o->info.mtime_ms = sqlite3_column_int64(s, 1);
+	snprintf(o->info.etag, sizeof(o->info.etag), "%s", (const char *)sqlite3_column_text(s, 2));
+	o->info.nparts = sqlite3_column_int(s, 3);
+	o->info.meta_len = (size_t)sqlite3_column_bytes(s, 4);
+	memcpy(o->info.meta, col_blob(s, 4), o->info.meta_len);
+	memcpy(o->crcs, col_blob(s, 5), ncrcs * CRC_LEN);
+	if (o->inl)
+		memcpy(o->scratch, col_blob(s, 6), (size_t)size);
+	fill_segs(o, sqlite3_column_blob(s, 7));
+	o->inl_ok = false;
+	o->cur = o->ok_seg = -1;
+	o->fd = -1;
+	*out = o;
+	return 0;
+}
+
+static int obj_load(struct vol *v, const char *bucket, const char *key, size_t key_len,
+		    struct store_obj **out)
+{
+	struct vconn *c = vol_reader(v);
+	sqlite3_stmt *s = c->st[VS_OBJ_GET];
+	int rc;
+
+	sqlite3_bind_text(s, 1, bucket, -1, SQLITE_STATIC);
+	store_bind_blob(s, 2, key, key_len);
+	rc = sqlite3_step(s);
+	if (rc == SQLITE_ROW)
+		rc = obj_from_row(s, out);
+	else if (rc == SQLITE_DONE)
+		rc = -ENOENT;
+	else
+		rc = vol_sqlerr(v, c->db, rc, "obj_get");
+	sqlite3_reset(s);
+	vol_reader_put(c);
+	if (rc == -EBADMSG)
+		log_warnx("store_bad_row vol=%s bucket=%s key_len=%zu", v->path, bucket, key_len);
+	if (rc)
+		return rc;
+	(*out)->v = v;
+	snprintf((*out)->bucket, sizeof((*out)->bucket), "%s", bucket);
+	memcpy((*out)->key, key, key_len);
+	(*out)->key_len = key_len;
+	return 0;
+}
+
+/* Opens the first segment now: a file unlinked by a concurrent overwrite between the row
+ * lookup and the open means "look the row up again". */
+static int obj_open_on(struct vol *v, const char *bucket, const char *key, size_t key_len,
+		       struct store_obj **out)
+{
+	for (int i = 0; i < OPEN_TRIES; i++) {
+		struct store_obj *o = NULL;
+		int rc = obj_load(v, bucket, key, key_len, &o);
+
+		if (rc)
+			return rc;
+		if (o->nsegs == 0) {
+			*out = o;
+			return 0;
+		}
+		o->fd = vol_file_open(v, o->segs[0].id);
+		if (o->fd >= 0) {
+			o->cur = 0;
+			*out = o;
+			return 0;
+		}
+		rc = o->fd;
+		if (rc != -ENOENT) {
+			log_corrupt(o, "open_failed", 0, 0);
+			free(o);
+			return rc;
+		}
+		if (i == OPEN_TRIES - 1)
+			log_corrupt(o, "file_missing", 0, 0);
+		free(o);
+	}
+	return -EIO;
+}
+
+int store_obj_open(struct store *st, const char *bucket, const char *key, size_t key_len,
+		   struct store_obj **out)
+{
+	int order[STORE_VOLS_MAX];
+	int rc = store_check_key(key_len);
+
+	if (rc)
+		return rc;
+	if (store_check_bucket(bucket))
+		return -ENOENT;
+	store_place(st, bucket, key, key_len, order);
+	/* The placed volume first; the others hold keys placed by an older disk set. */
+	for (int i = 0; i < st->nvols; i++) {
+		rc = obj_open_on(st->vols[order[i]], bucket, key, key_len, out);
+		if (rc != -ENOENT)
+			return rc;
+	}
+	return -ENOENT;
+}
+
+const struct store_objinfo *store_obj_info(const struct store_obj *o)
+{
+	return &o->info;
+}
+
+void store_obj_close(struct store_obj *o)
+{
+	if (!o)
+		return;
+	if (o->fd >= 0 && close(o->fd) < 0)
+		log_warn("store_close vol=%s", o->v->path);
+	free(o);
+}
+
+/* --- verified reads --- */
+
+static int seg_at(const struct store_obj *o, int64_t pos)
+{
+	int lo = 0, hi = o->nsegs - 1;
+
+	while (lo < hi) {
+		int mid = lo + (hi - lo + 1) / 2;
+
+		if (o->segs[mid].off <= pos)
+			lo = mid;
+		else
+			hi = mid - 1;
+	}
+	return lo;
+}
+
+/* Later segments open lazily (a 10,000-part object must not hold 10,000 fds); one that
+ * vanished meanwhile was replaced under this reader. */
+static int seg_fd(struct store_obj *o, int i)
+{
+	int fd;
+
+	if (o->cur == i)
+		return o->fd;
+	fd = vol_file_open(o->v, o->segs[i].id);
+	if (fd < 0) {
+		log_corrupt(o, "segment_open", i, 0);
+		return fd == -ENOENT ? -ESTALE : fd;
+	}
+	if (o->fd >= 0 && close(o->fd) < 0)
+		log_warn("store_close vol=%s", o->v->path);
+	o->fd = fd;
+	o->cur = i;
+	return fd;
+}
+
+static int pread_full(int fd, void *buf, size_t len, int64_t off)
+{
+	unsigned char *p = buf;
+
+	while (len) {
+		ssize_t n = pread(fd, p, len, off);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			return -errno;
+		if (n == 0)
+			return -EBADMSG;	/* shorter than committed: lost bytes */
+		p += n;
+		len -= (size_t)n;
+		off += n;
+	}
+	return 0;
+}
+
+/* Reads block blk of segment i (len bytes) into dst and checks it. */
+static int read_block(struct store_obj *o, int i, int64_t blk, void *dst, size_t len)
+{
+	int fd = seg_fd(o, i);
+	int rc;
+
+	if (fd < 0)
+		return fd;
+	rc = pread_full(fd, dst, len, blk * STORE_BLOCK);
+	if (rc == -EBADMSG)
+		log_corrupt(o, "short_file", i, blk);
+	if (rc)
+		return rc;
+	if (crc32c(0, dst, len) != o->crcs[o->segs[i].crc0 + blk]) {
+		log_corrupt(o, "crc_mismatch", i, blk);
+		return -EBADMSG;
+	}
+	return 0;
+}
+
+static int inline_check(struct store_obj *o)
+{
+	if (o->inl_ok || o->info.size == 0)
+		return 0;
+	if (crc32c(0, o->inl, (size_t)o->info.size) != o->crcs[0]) {
+		log_corrupt(o, "crc_mismatch", -1, 0);
+		return -EBADMSG;
+	}
+	o->inl_ok = true;
+	return 0;
+}
+
+/* Where pos falls: segment, block, offset in the block, length of the block. */
+struct obj_pos {
+	int seg;
+	int64_t rel, blk, boff, blen;
+};
+
+static struct obj_pos locate(const struct store_obj *o, int64_t pos)
+{
+	struct obj_pos p;
+	int64_t left;
+
+	p.seg = seg_at(o, pos);
+	p.rel = pos - o->segs[p.seg].off;
+	p.blk = p.rel / STORE_BLOCK;
+	p.boff = p.rel % STORE_BLOCK;
+	left = o->segs[p.seg].size - p.blk * STORE_BLOCK;
+	p.blen = left < STORE_BLOCK ? left : STORE_BLOCK;
+	return p;
+}
+
+int store_obj_read(struct store_obj *o, int64_t pos, void *buf, size_t len)
+{
+	unsigned char *out = buf;
+	int rc;
+
+	if (pos < 0 || (int64_t)len > o->info.size || pos > o->info.size - (int64_t)len)
+		return -EINVAL;
+	if (len == 0)
+		return 0;
+	if (o->inl) {
+		if ((rc = inline_check(o)))
+			return rc;
+		memcpy(out, o->inl + pos, len);
+		return 0;
+	}
+	while (len) {
+		struct obj_pos p = locate(o, pos);
+		size_t n = (size_t)(p.blen - p.boff);
+
+		n = n < len ? n : len;
+		if (p.boff == 0 && (int64_t)n == p.blen) {
+			rc = read_block(o, p.seg, p.blk, out, n);
+		} else {
+			rc = read_block(o, p.seg, p.blk, o->scratch, (size_t)p.blen);
+			if (!rc)
+				memcpy(out, o->scratch + p.boff, n);
+		}
+		if (rc)
+			return rc;
+		out += n;
+		len -= n;
+		pos += (int64_t)n;
+	}
+	return 0;
+}
+
+static ssize_t send_inline(struct store_obj *o, int sock, int64_t *pos, size_t max)
+{
+	size_t n = (size_t)(o->info.size - *pos);
+	ssize_t sent;
+	int rc = inline_check(o);
+
+	if (rc)
+		return rc;
+	n = n < max ? n : max;
+	sent = send(sock, o->inl + *pos, n, MSG_NOSIGNAL | MSG_DONTWAIT);
+	if (sent < 0 && errno == ENOTSOCK)
+		sent = write(sock, o->inl + *pos, n);
+	if (sent < 0)
+		return errno == EWOULDBLOCK ? -EAGAIN : -errno;
+	*pos += sent;
+	return sent;
+}
+
+/* One block per call: read and verify it into scratch, then sendfile() the wanted range of
+ * it from the (immutable) file; a partial send resumes without verifying again. */
+ssize_t store_obj_send(struct store_obj *o, int sock, int64_t *pos, size_t max, void *scratch)
+{
+	struct obj_pos p;
+	ssize_t sent;
+	off_t off;
+	size_t n;
+	int rc, fd;
+
+	if (*pos < 0 || *pos > o->info.size)
+		return -EINVAL;
+	if (*pos == o->info.size || max == 0)
+		return 0;
+	if (o->inl)
+		return send_inline(o, sock, pos, max);
+	p = locate(o, *pos);
+	if (o->ok_seg != p.seg || o->ok_blk != p.blk) {
+		if ((rc = read_block(o, p.seg, p.blk, scratch, (size_t)p.blen)))
+			return rc;
+		o->ok_seg = p.seg;
+		o->ok_blk = p.blk;
+	}
+	if ((fd = seg_fd(o, p.seg)) < 0)
+		return fd;
+	n = (size_t)(p.blen - p.boff);
+	n = n < max ? n : max;
+	off = (off_t)p.rel;
+	sent = sendfile(sock, fd, &off, n);
+	if (sent < 0)
+		return errno == EWOULDBLOCK ? -EAGAIN : -errno;
+	if (sent == 0)
+		return -EIO;
+	*pos += sent;
+	return sent;
+}

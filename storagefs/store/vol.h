@@ -1,0 +1,88 @@
+/* vol.h — one data directory ("volume", a disk): its layout on disk, its SQLite index
+ * (one writer connection behind a mutex, a pool of reader connections, prepared
+ * statements), write transactions with deferred garbage, data files, crash recovery.
+ * The on-disk format is specified in docs/STORAGE-FORMAT.md. */
+#ifndef CAIRN_STORE_VOL_H
+#define CAIRN_STORE_VOL_H
+
+#include <pthread.h>
+#include <sqlite3.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define VOL_ID_LEN	16		/* volume ids and file ids: 128 random bits */
+#define VOL_ID_HEX	(2 * VOL_ID_LEN + 1)
+#define VOL_READERS	8		/* reader connections per volume */
+
+/* Every statement is prepared once per connection; readers only get the SELECTs. */
+enum vol_stmt {
+	VS_BEGIN, VS_COMMIT, VS_ROLLBACK,
+	VS_BUCKET_GET, VS_BUCKET_LIST, VS_BUCKET_INS, VS_BUCKET_DEL,
+	VS_BUCKET_HAS_OBJ, VS_BUCKET_HAS_UPLOAD,
+	VS_OBJ_GET, VS_OBJ_SEGS, VS_OBJ_PUT, VS_OBJ_DEL, VS_LIST,
+	VS_FILE_INS, VS_FILE_DEL, VS_FILE_GET,
+	VS_GARBAGE_INS, VS_GARBAGE_DEL, VS_GARBAGE_ALL,
+	VS_UPLOAD_INS, VS_UPLOAD_GET, VS_UPLOAD_DEL, VS_UPLOAD_LIST,
+	VS_PART_GET, VS_PART_PUT, VS_PART_LIST, VS_PARTS_ALL, VS_PARTS_DEL,
+	VS_COUNT
+};
+
+struct vconn {
+	pthread_mutex_t mu;
+	sqlite3 *db;
+	sqlite3_stmt *st[VS_COUNT];
+};
+
+struct vol {
+	char *path;
+	int dirfd, tmpfd, datafd;	/* DIR, DIR/.cairn/tmp, DIR/data */
+	int lockfd;			/* DIR/.cairn/lock, flock()ed: one process per volume */
+	unsigned char id[VOL_ID_LEN];
+	char id_hex[VOL_ID_HEX];
+	uint64_t seed;			/* placement hash seed derived from id */
+	pthread_mutex_t wmu;		/* the writer connection and the garbage lists */
+	struct vconn w;
+	struct vconn r[VOL_READERS];
+	int nreaders;			/* opened so far (for a partial open's cleanup) */
+	bool wopen;
+	unsigned rr;			/* where the next reader search starts */
+	/* Garbage moved in the open transaction (unlinked after its commit), and garbage
+	 * already unlinked whose rows the next transaction deletes. */
+	unsigned char (*gc_new)[VOL_ID_LEN];
+	size_t gc_nnew, gc_capnew;
+	unsigned char (*gc_done)[VOL_ID_LEN];
+	size_t gc_ndone, gc_capdone;
+};
+
+/* Opens (creating if needed) the volume at dir and recovers it. (blocking) */
+int vol_open(const char *dir, struct vol **out);
+void vol_close(struct vol *v);
+
+/* A reader connection (never waits on the writer); statements must be reset before put. */
+struct vconn *vol_reader(struct vol *v);
+void vol_reader_put(struct vconn *c);
+
+/* Write transactions: begin locks the writer and opens BEGIN IMMEDIATE; end commits when
+ * rc == 0 (else rolls back), unlocks, unlinks garbage moved in the transaction and returns
+ * rc or the commit's error. */
+int vol_tx_begin(struct vol *v, struct vconn **w);
+int vol_tx_end(struct vol *v, int rc);
+/* In a transaction: the data file id is no longer referenced; unlink it after commit. */
+int vol_tx_garbage(struct vol *v, const unsigned char id[VOL_ID_LEN]);
+/* In a transaction: a new data file is referenced by a row. */
+int vol_tx_file(struct vol *v, const unsigned char id[VOL_ID_LEN]);
+
+/* Data files. */
+int vol_tmp_create(struct vol *v, unsigned char id[VOL_ID_LEN], int *fd);	/* fd O_WRONLY */
+int vol_tmp_sync_dir(struct vol *v);
+void vol_tmp_unlink(struct vol *v, const unsigned char id[VOL_ID_LEN]);
+int vol_file_publish(struct vol *v, const unsigned char id[VOL_ID_LEN]);	/* tmp -> data */
+int vol_file_open(struct vol *v, const unsigned char id[VOL_ID_LEN]);		/* fd or -errno */
+
+/* Helpers shared by the store: sqlite result -> -errno, random ids, step-one-row. */
+int vol_sqlerr(struct vol *v, sqlite3 *db, int rc, const char *what);
+int vol_random(void *buf, size_t len);
+int vol_exec(struct vol *v, struct vconn *c, enum vol_stmt s);	/* step to DONE, reset */
+
+#endif
