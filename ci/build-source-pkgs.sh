@@ -100,7 +100,7 @@ fetch() {
 }
 
 newest_dsc() {
-	local f best= bestv= v
+	local f best='' bestv='' v
 	for f in "$SRC/$1"_*.dsc; do
 		[[ -e $f ]] || continue
 		v=$(dsc_field "$f" Version)
@@ -265,7 +265,9 @@ int main(void)
 C
 	"$MUSL_CC" -static -O1 -I"$OUT/include" "$t/t.c" -o "$t/t" -L"$OUT/lib" -lmbedcrypto -lsqlite3 -lpthread -lm ||
 		die "self-test: linking against $OUT/lib failed"
-	[[ $("$t/t") == ok ]] || die "self-test: $t/t failed (exit $?)"
+	local out rc=0
+	out=$("$t/t") || rc=$?
+	[[ $out == ok && $rc == 0 ]] || die "self-test: $t/t failed (exit $rc)"
 	stamp_set selftest "$key"
 	log "self-test passed (static musl program: sha256 + sqlite)"
 }

@@ -104,7 +104,7 @@ int workq_new(int nthreads, const char *name, struct workq **out)
 
 		if ((err = pthread_create(&q->threads[i], NULL, worker, q)))
 			break;
-		snprintf(tname, sizeof(tname), "%.11s-%d", q->name, i);
+		snprintf(tname, sizeof(tname), "%.11s-%u", q->name, (unsigned)i % 1000u);
 		pthread_setname_np(q->threads[i], tname);
 	}
 	q->nthreads = i;

@@ -10,7 +10,7 @@ set -uo pipefail
 
 [[ $# -eq 1 ]] || { echo "usage: $0 <build-dir>" >&2; exit 2; }
 repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
-cd "$repo"
+cd "$repo" || exit 2
 build=$1
 [[ $build == /* ]] || build=$repo/$build
 logdir=$build/test-logs

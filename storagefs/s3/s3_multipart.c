@@ -160,8 +160,9 @@ static void complete_done(struct s3_req *r)
 	log_info("s3_multipart_completed bucket=%s parts=%d size=%lld request_id=%s", r->bucket,
 		 r->info.nparts, (long long)r->info.size, r->request_id);
 	s3_xml_begin(r, 200);
-	http_resp_bodyf(r->c, "<CompleteMultipartUploadResult %s><Location>/%s/", xmlns, r->bucket);
-	http_resp_bodyf(r->c, "</Location><Bucket>%s</Bucket>", r->bucket);
+	http_resp_bodyf(r->c, "<CompleteMultipartUploadResult %s>", xmlns);
+	s3_xml_key(r, "Location", r->h->path, r->h->path_len, false);
+	http_resp_bodyf(r->c, "<Bucket>%s</Bucket>", r->bucket);
 	s3_xml_text(r, "Key", r->key, r->key_len);
 	http_resp_bodyf(r->c, "<ETag>&quot;%s&quot;</ETag></CompleteMultipartUploadResult>",
 			r->info.etag);

@@ -4,7 +4,7 @@
 # per target and writes <build>/bench/results.txt. Benchmarks report: a MISS never fails.
 #
 # Usage: bash tests/bench/run.sh [BUILD_DIR]          (default: build)
-# Env:   BENCH_SECONDS (GET runs, default 10)  BENCH_PUT_SECONDS (PUT runs, default 5)
+# Env:   BENCH_SECONDS (per GET figure, split in two runs; default 10)  BENCH_PUT_SECONDS (PUT runs, default 5)
 #        SFS_BIN / S3BENCH (binaries to use)   BENCH_KEEP=1 (keep data dirs afterwards)
 set -uo pipefail
 
@@ -74,28 +74,45 @@ bench() {
 out "# Cairn storagefsd benchmark — $(date -u +%Y-%m-%dT%H:%M:%SZ)"
 out "# host: $(nproc) CPU ($(awk -F': ' '/model name/ {print $2; exit}' /proc/cpuinfo)), kernel $(uname -r)"
 out "# fs:   $(df -T "$B" | awk 'NR==2 {print $2, $1}')  dir=$B"
-out "# daemon: $SFS_BIN   client: $S3BENCH   GET ${GET_S}s/run, PUT ${PUT_S}s/run"
+# Other work on the machine skews every figure; record it so a noisy table can be told apart.
+LOAD=$(cut -d' ' -f1 /proc/loadavg)
+out "# load: $LOAD (1-min average before the run)$(awk -v l="$LOAD" -v n="$(nproc)" 'BEGIN { if (l > n / 2) print "  WARNING: machine busy, ratios are noisy" }')"
+out "# daemon: $SFS_BIN   client: $S3BENCH   GET 2 x $(awk -v s="$GET_S" 'BEGIN { printf "%g", s / 2 }')s per server and size, PUT ${PUT_S}s/run"
 out ""
 
-# --- 1. raw disk: sequential write with an fsync after every block ---
-# Runs before any server so nothing competes; --runtime caps the 4k run on slow disks.
+# mean2 NAME LINE_A LINE_B — NAME := the two runs' mean ops_s, MBps, p50/p99 and summed errors,
+# in the summary-line format so the table reads it like a single run.
+mean2() {
+	local name=$1 a=$2 b=$3 k v r=
+	[[ -n $a && -n $b ]] || { printf -v "$name" '%s' "${a:-$b}"; return; }
+	for k in ops_s MBps p50_ms p99_ms; do
+		v=$(awk -v x="$(field "$a" $k)" -v y="$(field "$b" $k)" -v f="$([[ $k == *_ms ]] && echo %.3f || echo %.1f)" \
+			'BEGIN { printf f, (x + y) / 2 }')
+		r+="$k=$v "
+	done
+	r+="errors=$(($(field "$a" errors) + $(field "$b" errors)))"
+	printf -v "$name" '%s' "$r"
+	out "$(printf '%-16s %s' "$name" "mean: $r")"
+}
+
+# fio: sequential write with an fsync after every block, the ceiling for a durable PUT. Run
+# right before the PUTs it is compared with (the daemon idle), so both see the same disk
+# weather; --runtime caps the 4k run on slow disks.
 fio_run() {	# bs -> "MiB/s iops"
 	fio --name=w --rw=write --bs="$1" --size=256m --fsync=1 --directory="$B/fio" \
-		--runtime=15 --unlink=1 --output-format=json 2>>"$B/fio.err" | python3 -c '
+		--runtime=10 --unlink=1 --output-format=json 2>>"$B/fio.err" | python3 -c '
 import json, sys
 w = json.load(sys.stdin)["jobs"][0]["write"]
 print("%.1f %.1f" % (w["bw"] / 1024.0, w["iops"]))' 2>>"$B/fio.err"
 }
-log "fio write+fsync 1m, 4k"
-read -r FIO1M_MBPS FIO1M_IOPS < <(fio_run 1m)
-read -r FIO4K_MBPS FIO4K_IOPS < <(fio_run 4k)
-out "fio-1m           bs=1m fsync=1 MBps=${FIO1M_MBPS:-?} iops=${FIO1M_IOPS:-?}"
-out "fio-4k           bs=4k fsync=1 MBps=${FIO4K_MBPS:-?} iops=${FIO4K_IOPS:-?}"
 
-# --- 2. nginx serving the same bytes as the S3 objects (s3bench mkfiles == prepare) ---
+# --- 1. nginx serving the same bytes as the S3 objects (s3bench mkfiles == prepare) ---
 # Same sizes and counts as the S3 GET runs: 16 x 4 KiB, 16 x 1 MiB, 4 x 64 MiB.
 declare -A NOBJ=([4k]=16 [1m]=16 [64m]=4)
 declare -A GCONC=([4k]=16 [1m]=16 [64m]=4)
+# PUT concurrency sweep; 64 MiB stops at 4: 16 x 64 MiB in flight is 1 GiB, and draining it
+# after the deadline would dominate the run (and its runtime).
+declare -A PCONC=([4k]="1 4 16" [1m]="1 4 16" [64m]="1 2 4")
 for s in 4k 1m 64m; do
 	"$S3BENCH" --op mkfiles --dir "$B/www/files" --size $s --objects ${NOBJ[$s]} >/dev/null ||
 		{ log "mkfiles $s failed"; exit 1; }
@@ -136,18 +153,7 @@ if ! curl -sf -o /dev/null "http://127.0.0.1:$NGINX_PORT/files/obj-4k-0"; then
 	log "nginx did not come up; see $B/nginx/error.log"; exit 1
 fi
 
-log "nginx GETs"
-NG="--endpoint 127.0.0.1:$NGINX_PORT --plain-get --url-prefix /files/ --op get --duration $GET_S"
-for s in 4k 1m 64m; do
-	bench "ng_get_$s" $NG --size $s --concurrency ${GCONC[$s]} --objects ${NOBJ[$s]}
-done
-# Cross-check of our client against wrk on the figure most sensitive to client overhead.
-WRK_RPS=$(wrk -t2 -c16 -d"${GET_S}s" "http://127.0.0.1:$NGINX_PORT/files/obj-4k-0" 2>>"$B/wrk.err" |
-	awk '/^Requests\/sec:/ {print $2}')
-out "wrk-nginx-4k     wrk -t2 -c16 -d${GET_S}s Requests/sec=${WRK_RPS:-?}"
-kill "$NGINX_PID" 2>/dev/null; wait "$NGINX_PID" 2>/dev/null; NGINX_PID=
-
-# --- 3. storagefsd ---
+# --- 2. storagefsd, with the same objects ---
 SFS_OK=0
 RSS_START= RSS_END=
 if [[ ! -x $SFS_BIN ]]; then
@@ -168,32 +174,74 @@ else
 		log "storagefsd did not become ready; log tail:"; tail -n 20 "$B/storagefsd.log" >&2
 	fi
 fi
-
+S3="--endpoint 127.0.0.1:$SFS_PORT --access-key $AK --secret-key $SK --region $REGION --bucket $BUCKET"
 if ((SFS_OK)); then
-	S3="--endpoint 127.0.0.1:$SFS_PORT --access-key $AK --secret-key $SK --region $REGION --bucket $BUCKET"
-	log "storagefsd prepare + GETs"
+	log "storagefsd prepare"
 	for s in 4k 1m 64m; do
 		bench "prep_$s" $S3 --op prepare --size $s --objects ${NOBJ[$s]} --concurrency 4
 	done
-	for s in 4k 1m 64m; do
-		bench "sfs_get_$s" $S3 --op get --size $s --concurrency ${GCONC[$s]} --objects ${NOBJ[$s]} --duration $GET_S
-	done
-	# One verified pass per size: the figures above only count bytes, this checks them.
+fi
+
+# --- 3. GETs, interleaved nginx / storagefsd / storagefsd / nginx ---
+# Each figure is the mean of two half-length runs placed symmetrically, so a drift in the
+# machine's background load (shared CI hosts) hits both servers alike.
+log "GETs: nginx vs storagefsd"
+LOAD_MID=$(cut -d' ' -f1 /proc/loadavg)
+HALF=$(awk -v s="$GET_S" 'BEGIN { printf "%g", s / 2 }')
+NG="--endpoint 127.0.0.1:$NGINX_PORT --plain-get --url-prefix /files/ --op get --duration $HALF"
+for s in 4k 1m 64m; do
+	load="--size $s --concurrency ${GCONC[$s]} --objects ${NOBJ[$s]}"
+	bench "ng_get_${s}_a" $NG $load
+	if ((SFS_OK)); then
+		bench "sfs_get_${s}_a" $S3 --op get $load --duration $HALF
+		bench "sfs_get_${s}_b" $S3 --op get $load --duration $HALF
+	fi
+	bench "ng_get_${s}_b" $NG $load
+	a="ng_get_${s}_a" b="ng_get_${s}_b"
+	mean2 "ng_get_$s" "${!a}" "${!b}"
+	if ((SFS_OK)); then
+		a="sfs_get_${s}_a" b="sfs_get_${s}_b"
+		mean2 "sfs_get_$s" "${!a}" "${!b}"
+	fi
+done
+# Cross-check of our client against wrk, back to back on the figure most sensitive to
+# client overhead.
+WRK_RPS=$(wrk -t2 -c16 -d"${HALF}s" "http://127.0.0.1:$NGINX_PORT/files/obj-4k-0" 2>>"$B/wrk.err" |
+	awk '/^Requests\/sec:/ {print $2}')
+out "wrk-nginx-4k     wrk -t2 -c16 -d${HALF}s Requests/sec=${WRK_RPS:-?}"
+bench ng_get_4k_c $NG --size 4k --concurrency 16 --objects 16
+kill "$NGINX_PID" 2>/dev/null; wait "$NGINX_PID" 2>/dev/null; NGINX_PID=
+
+if ((SFS_OK)); then
+	# One verified pass per size: the runs above only count bytes, this checks them.
 	for s in 4k 1m 64m; do
 		bench "sfs_verify_$s" $S3 --op get --size $s --concurrency 2 --objects ${NOBJ[$s]} --requests ${NOBJ[$s]} --verify
 	done
-	log "storagefsd PUTs"
-	for s in 4k 1m 64m; do
-		for c in 1 4 16; do
-			bench "sfs_put_${s}_c$c" $S3 --op put --size $s --concurrency $c --objects 16 --duration $PUT_S
-		done
+fi
+
+# --- 4. PUTs, each size right after the fio run it is compared with ---
+log "fio + PUTs"
+read -r FIO4K_MBPS FIO4K_IOPS < <(fio_run 4k)
+out "fio-4k           bs=4k fsync=1 MBps=${FIO4K_MBPS:-?} iops=${FIO4K_IOPS:-?}"
+for s in 4k 1m 64m; do
+	if [[ $s == 1m ]]; then
+		read -r FIO1M_MBPS FIO1M_IOPS < <(fio_run 1m)
+		out "fio-1m           bs=1m fsync=1 MBps=${FIO1M_MBPS:-?} iops=${FIO1M_IOPS:-?}"
+	fi
+	((SFS_OK)) || continue
+	for c in ${PCONC[$s]}; do
+		bench "sfs_put_${s}_c$c" $S3 --op put --size $s --concurrency $c --objects 16 --duration $PUT_S
 	done
+done
+if ((SFS_OK)); then
+	# Same load without payload hashing: the gap to the signed run is the server's SHA-256.
+	bench sfs_put_64m_unsigned $S3 --op put --size 64m --concurrency 2 --objects 16 --duration $PUT_S --unsigned
 	sleep 2		# idle again: connections closed, workers parked
 	RSS_END=$(rss_kib "$SFS_PID")
 	kill -0 "$SFS_PID" 2>/dev/null || log "storagefsd died during the run; see $B/storagefsd.log"
 fi
 
-# --- 4. the table ---
+# --- 5. the table ---
 # ratio A B -> A/B with 2 decimals, or n/a
 ratio() { awk -v a="${1:-}" -v b="${2:-}" 'BEGIN { if (a == "" || b == "" || b + 0 == 0) print "n/a"; else printf "%.2f", a / b }'; }
 verdict() {	# ratio target -> PASS/MISS/n/a
@@ -201,7 +249,7 @@ verdict() {	# ratio target -> PASS/MISS/n/a
 }
 best_put() {	# size key -> best value of key over the concurrency sweep
 	local s=$1 k=$2 c v best=
-	for c in 1 4 16; do
+	for c in ${PCONC[$s]}; do
 		local n="sfs_put_${s}_c$c"
 		v=$(field "${!n:-}" "$k")
 		[[ -n $v ]] && { [[ -z $best ]] || awk -v a="$v" -v b="$best" 'BEGIN{exit !(a>b)}'; } && best=$v
@@ -235,18 +283,22 @@ r=$(ratio "$p1" "${FIO1M_MBPS:-}")
 row "PUT 1 MiB MBps (best c) vs fio 1m" "${p1:-n/a}" "${FIO1M_MBPS:-n/a}" "$r" ">=0.80" "$(verdict "$r" 0.80)"
 r=$(ratio "$p64" "${FIO1M_MBPS:-}")
 row "PUT 64 MiB MBps (best c) vs fio 1m" "${p64:-n/a}" "${FIO1M_MBPS:-n/a}" "$r" ">=0.80" "$(verdict "$r" 0.80)"
+un=$(field "${sfs_put_64m_unsigned:-}" MBps)
+row "  PUT 64 MiB MBps UNSIGNED (c2)" "${un:-n/a}" "${FIO1M_MBPS:-n/a}" "$(ratio "$un" "${FIO1M_MBPS:-}")" "-" "info"
 c1=$(field "${sfs_put_1m_c1:-}" MBps)
 row "  PUT 1 MiB MBps (c1) vs fio 1m" "${c1:-n/a}" "${FIO1M_MBPS:-n/a}" "$(ratio "$c1" "${FIO1M_MBPS:-}")" "-" "info"
 rs=$(awk -v k="${RSS_START:-}" 'BEGIN { if (k == "") print "n/a"; else printf "%.1f", k / 1024 }')
 re=$(awk -v k="${RSS_END:-}" 'BEGIN { if (k == "") print "n/a"; else printf "%.1f", k / 1024 }')
 row "idle RSS MiB at start" "$rs" "16" "" "<=16" "$(awk -v v="$rs" 'BEGIN { if (v == "n/a") print "n/a"; else print (v + 0 <= 16) ? "PASS" : "MISS" }')"
 row "idle RSS MiB after the run" "$re" "16" "" "<=16" "$(awk -v v="$re" 'BEGIN { if (v == "n/a") print "n/a"; else print (v + 0 <= 16) ? "PASS" : "MISS" }')"
-ngs=$(field "${ng_get_4k:-}" ops_s)
+ngs=$(field "${ng_get_4k_c:-}" ops_s)
 row "client check: s3bench/wrk nginx 4k" "${ngs:-n/a}" "${WRK_RPS:-n/a}" "$(ratio "$ngs" "${WRK_RPS:-}")" "~1" "info"
 errs=0
-for v in ${!sfs_*} ${!ng_*}; do
+for v in ${!sfs_*} ${!ng_*} ${!prep_*}; do
+	[[ $v =~ ^(ng|sfs)_get_[0-9a-z]+$ ]] && continue	# means; their runs are counted
 	e=$(field "${!v}" errors); ((errs += ${e:-0}))
 done
+out "load average: $LOAD before, $LOAD_MID at the nginx runs, $(cut -d' ' -f1 /proc/loadavg) at the end (the bench itself adds ~2)"
 out "request errors across all runs: $errs$( ((errs)) && echo "  (first errors in $B/s3bench.err)")"
 out ""
 out "raw lines above; results in $RESULTS"

@@ -60,6 +60,9 @@ int main(int argc, char **argv)
 {
 	int passed = 0, failed = 0;
 
+	/* Line-buffered, so the results so far survive a crash when piped into a log. */
+	setvbuf(stdout, NULL, _IOLBF, 0);
+
 	for (int i = 0; i < ntests; i++) {
 		if (argc > 1 && !strstr(tests[i].name, argv[1]))
 			continue;

@@ -1,0 +1,23 @@
+# board/pc-x86_64/board.mk — a real x86-64 server (UEFI or PXE), the production target.
+# Plain `NAME := value` lines: included by make (image/image.mk) and read by the image scripts.
+BOARD_ARCH        := x86_64
+# Xen's console on the first serial port (IPMI SoL on most servers) and the VGA screen.
+BOARD_XEN_CONSOLE := console=com1,vga com1=115200,8n1
+BOARD_CONSOLE     := hvc0
+BOARD_DOM0_MEM    := 1024M,max:1024M
+BOARD_DOM0_VCPUS  := 4
+BOARD_BOOTLOADER  := xen-efi
+# SATA/SAS (ahci, sd_mod), NVMe, the common server NICs, ext4. Not yet booted on hardware.
+BOARD_MODULES     := ahci sd_mod nvme e1000e igb ixgbe i40e r8169 tg3 bnxt_en crc32c_generic crc32c-intel ext4
+BOARD_DISK_WAIT   := sd
+BOARD_NIC         := eth0
+BOARD_DATA_LABEL  := cairn-data
+BOARD_S3_PORT     := 9000
+BOARD_S3_REGION   := us-east-1
+# For trying the pc image in QEMU (emulated AHCI disks, e1000e NIC).
+BOARD_QEMU        := qemu-system-x86_64
+BOARD_QEMU_MACHINE:= q35
+BOARD_QEMU_CPUS   := 2
+BOARD_QEMU_MEM    := 2048
+BOARD_QEMU_FIRMWARE := /usr/share/ovmf/OVMF.fd
+BOARD_QEMU_DEVICES:=

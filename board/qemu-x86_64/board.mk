@@ -1,0 +1,33 @@
+# board/qemu-x86_64/board.mk — QEMU q35 PC (UEFI via OVMF) running the Cairn Xen dom0.
+# Plain `NAME := value` lines: included by make (image/image.mk) and read by the image scripts
+# (image/lib.sh). Only what differs between boards lives here.
+BOARD_ARCH        := x86_64
+# Xen's console is the first UART; dom0's console is Xen's virtual console.
+BOARD_XEN_CONSOLE := console=com1 com1=115200,8n1
+BOARD_CONSOLE     := hvc0
+# dom0 sizing: see hypervisor-config/README.md
+BOARD_DOM0_MEM    := 512M,max:512M
+BOARD_DOM0_VCPUS  := 2
+BOARD_BOOTLOADER  := xen-efi
+# Kernel modules loaded at boot, in this order; their dependencies (modules.dep) come along.
+# virtio_net, not e1000: one PCI transport (virtio_pci) serves both disks and NIC, and
+# virtio_net is the faster emulated NIC under TCG. crc32c_generic: ext4/jbd2 metadata
+# checksums (crc32c-intel needs SSE4.2, which QEMU's default TCG CPU does not have).
+# virtio_rng: QEMU's virtio-rng-pci seeds the kernel's random generator at once (TCG has no
+# RDRAND), so first-boot key generation does not wait for jitter entropy.
+BOARD_MODULES     := virtio_pci virtio_rng virtio_blk virtio_net crc32c_generic crc32c-intel ext4
+# rcS waits (up to 2 s) for a block device whose name matches this before scanning for disks.
+BOARD_DISK_WAIT   := vd
+BOARD_NIC         := eth0
+# Data disks are found by filesystem label: ext4 labelled cairn-data1, cairn-data2, ...
+BOARD_DATA_LABEL  := cairn-data
+BOARD_S3_PORT     := 9000
+BOARD_S3_REGION   := us-east-1
+# QEMU: machine, CPUs and memory for `make run` and the system tests.
+BOARD_QEMU        := qemu-system-x86_64
+BOARD_QEMU_MACHINE:= q35
+BOARD_QEMU_CPUS   := 2
+BOARD_QEMU_MEM    := 1024
+BOARD_QEMU_FIRMWARE := /usr/share/ovmf/OVMF.fd
+# No VGA (the consoles are serial; drawing a framebuffer console costs seconds under TCG).
+BOARD_QEMU_DEVICES:= -vga none -device virtio-rng-pci

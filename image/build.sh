@@ -1,0 +1,174 @@
+#!/usr/bin/env bash
+# image/build.sh BOARD BUILD_DIR — builds the node image of BOARD (board/BOARD/board.mk) into
+# BUILD_DIR/image/BOARD/ (the body of `make image`; see image/README.md):
+#   disk.img        GPT disk: ESP (Xen EFI as EFI/BOOT/BOOTX64.EFI + BOOTX64.cfg, vmlinuz,
+#                   initrd.img) and an empty "cairn-state" partition (placeholder)
+#   disk.img.zst    the same, compressed (what would be shipped)
+#   initrd.img      the dom0 root filesystem (rootfs/mkinitramfs.sh), rootfs.list its contents
+#   pxe/            xen (multiboot ELF), vmlinuz, initrd.img, boot.ipxe: a network-boot bundle
+#   manifest.txt    every component, its Debian version and the sha256 of every artifact
+# Inputs: Debian's xen-hypervisor-4.17-amd64 and linux-image-<abi>-amd64 (apt-get download into
+# BUILD_DIR/image/debs, a cache: IMAGE_REFRESH=1 looks for newer ones), busybox and
+# storagefsd (static musl, built by make), rootfs/, hypervisor-config/, board/BOARD/.
+# Nothing needs root or a loop device. SOURCE_DATE_EPOCH (default: fixed) pins every timestamp.
+set -euo pipefail
+[[ $# -eq 2 ]] || { sed -n '2,12p' "$0" >&2; exit 2; }
+REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+# shellcheck source=image/lib.sh
+. "$REPO/image/lib.sh"
+board_load "$1"
+BUILD=$2
+[[ $BUILD == /* ]] || BUILD=$REPO/$BUILD
+export SOURCE_DATE_EPOCH=${SOURCE_DATE_EPOCH:-1700000000} LC_ALL=C TZ=UTC
+IMG=$BUILD/image
+OUT=$IMG/$BOARD
+DEBS=$IMG/debs
+BUSYBOX=${BUSYBOX:-$BUILD/deps/musl/bin/busybox}
+SFSD=${SFSD:-$BUILD/musl/storagefsd}
+XEN_PKG=${XEN_PKG:-xen-hypervisor-4.17-amd64}
+ESP_MIB=${ESP_MIB:-64}
+STATE_MIB=${STATE_MIB:-32}
+log() { echo "image: $*" >&2; }
+die() { echo "image: error: $*" >&2; exit 1; }
+t0=$SECONDS
+mkdir -p "$DEBS" "$OUT" "$IMG/unpack"
+for f in "$BUSYBOX" "$SFSD"; do [[ -x $f ]] || die "$f not built (make deps musl)"; done
+for t in dpkg-deb zstd mkfs.vfat mcopy mmd sgdisk python3 objcopy; do
+	command -v $t >/dev/null || die "$t not found (run: bash ci/deps.sh)"
+done
+
+# --- 1. Debian packages: Xen and the kernel (apt-get download, cached) ---------------------
+# newest_deb NAME-GLOB: the newest cached .deb matching.
+newest_deb() {
+	local f best= bestv= v
+	for f in "$DEBS"/$1_*.deb; do
+		[[ -e $f ]] || continue
+		v=$(dpkg-deb -f "$f" Version)
+		if [[ -z $best ]] || dpkg --compare-versions "$v" gt "$bestv"; then best=$f bestv=$v; fi
+	done
+	echo "$best"
+}
+kdeb=$(newest_deb 'linux-image-[0-9]*-amd64')
+xdeb=$(newest_deb "$XEN_PKG")
+if [[ -z $kdeb || -z $xdeb || -n ${IMAGE_REFRESH:-} ]]; then
+	# linux-image-amd64 is the metapackage: it depends on the current linux-image-<abi>-amd64.
+	kpkg=${KERNEL_PKG:-$(apt-cache depends linux-image-amd64 2>/dev/null | sed -n 's/^ *Depends: \(linux-image-[0-9].*-amd64\)$/\1/p' | head -n1)}
+	[[ -n $kpkg ]] || die "cannot resolve linux-image-amd64 (apt-get update needed?)"
+	log "apt-get download $kpkg $XEN_PKG"
+	(cd "$DEBS" && apt-get download -q "$kpkg" "$XEN_PKG" 2>&1 | grep -v '^W: Download is performed unsandboxed' >&2) ||
+		die "apt-get download failed"
+	kdeb=$(newest_deb "$kpkg")
+	xdeb=$(newest_deb "$XEN_PKG")
+fi
+[[ -n $kdeb && -n $xdeb ]] || die "no kernel/xen package in $DEBS"
+
+# unpack DEB: dpkg-deb -x into $IMG/unpack/<deb name>/ once; prints the directory.
+unpack() {
+	local d=$IMG/unpack/$(basename "$1" .deb)
+	if [[ ! -f $d/.unpacked ]]; then
+		rm -rf "$d"
+		dpkg-deb -x "$1" "$d"
+		touch "$d/.unpacked"
+	fi
+	echo "$d"
+}
+KTREE=$(unpack "$kdeb")
+XTREE=$(unpack "$xdeb")
+KVER=$(ls "$KTREE/lib/modules")
+VMLINUZ=$KTREE/boot/vmlinuz-$KVER
+XEN_EFI=$(ls "$XTREE"/boot/xen-*-amd64.efi | head -n1)
+XEN_GZ=$(ls "$XTREE"/boot/xen-*-amd64.gz | head -n1)
+[[ -f $VMLINUZ && -f $XEN_EFI && -f $XEN_GZ ]] || die "kernel or Xen files missing in $KTREE / $XTREE"
+log "kernel $(dpkg-deb -f "$kdeb" Package) $(dpkg-deb -f "$kdeb" Version), xen $(dpkg-deb -f "$xdeb" Version)"
+
+# install_if_changed SRC DST: keeps DST (and its mtime) when the bytes are the same.
+install_if_changed() { if cmp -s "$1" "$2"; then rm -f "$1"; else mv -f "$1" "$2"; fi; }
+
+# --- 2. the root filesystem ----------------------------------------------------------------
+board_conf "$BOARD" >"$OUT/board.conf.tmp"
+install_if_changed "$OUT/board.conf.tmp" "$OUT/board.conf"
+bash "$REPO/rootfs/mkinitramfs.sh" "$OUT/board.conf" "$BUSYBOX" "$SFSD" "$KTREE" "$OUT/initrd.img.new" "$OUT/rootfs.list"
+install_if_changed "$OUT/initrd.img.new" "$OUT/initrd.img"
+
+XEN_ARGS=$(xen_args)
+DOM0_ARGS=$(dom0_args)
+
+# --- 3. the ESP: FAT32 made in a file, filled with mtools ----------------------------------
+stage=$OUT/.esp
+rm -rf "$stage"
+mkdir -p "$stage"
+cp "$XEN_EFI" "$stage/BOOTX64.EFI"
+cp "$VMLINUZ" "$stage/vmlinuz"
+cp "$OUT/initrd.img" "$stage/initrd.img"
+sed -e '/^#/d' -e "s|@XEN_ARGS@|$XEN_ARGS|" -e "s|@DOM0_ARGS@|$DOM0_ARGS|" \
+	"$REPO/hypervisor-config/xen.cfg.in" >"$stage/BOOTX64.cfg"
+cp "$stage/BOOTX64.cfg" "$OUT/BOOTX64.cfg"
+touch -h -d "@$SOURCE_DATE_EPOCH" "$stage"/*
+esp=$OUT/esp.img
+rm -f "$esp"
+# --invariant + a fixed volume id: no clock or random bytes in the boot sector.
+mkfs.vfat -C --invariant -i CA1B0001 -n CAIRN-ESP -F 32 "$esp" $((ESP_MIB * 1024)) >/dev/null
+export MTOOLS_SKIP_CHECK=1 MTOOLS_NO_VFAT=0
+mmd -i "$esp" ::EFI ::EFI/BOOT
+# -m keeps the (pinned) modification times; -D o: overwrite without asking.
+for f in BOOTX64.EFI BOOTX64.cfg vmlinuz initrd.img; do
+	mcopy -i "$esp" -m -D o "$stage/$f" "::EFI/BOOT/$f"
+done
+rm -rf "$stage"
+
+# --- 4. the GPT disk: ESP + state placeholder, fixed GUIDs ---------------------------------
+disk=$OUT/disk.img.new
+rm -f "$disk"
+total_mib=$((1 + ESP_MIB + STATE_MIB + 1))
+truncate -s "${total_mib}M" "$disk"
+sgdisk -o -U C41A0000-0000-4000-8000-000000000001 \
+	-n 1:2048:+${ESP_MIB}M -t 1:EF00 -c 1:"EFI system" -u 1:C41A0000-0000-4000-8000-0000000000E1 \
+	-n 2:0:+${STATE_MIB}M -t 2:8300 -c 2:cairn-state -u 2:C41A0000-0000-4000-8000-0000000000E2 \
+	"$disk" >/dev/null
+dd if="$esp" of="$disk" bs=1M seek=1 conv=notrunc,sparse status=none
+rm -f "$esp"
+install_if_changed "$disk" "$OUT/disk.img"
+if [[ ! -f $OUT/disk.img.zst || $OUT/disk.img -nt $OUT/disk.img.zst ]]; then
+	zstd -q -T1 -9 -f "$OUT/disk.img" -o "$OUT/disk.img.zst"
+fi
+
+# --- 5. the PXE bundle ---------------------------------------------------------------------
+mkdir -p "$OUT/pxe"
+gzip -dc "$XEN_GZ" >"$OUT/pxe/xen.new"
+install_if_changed "$OUT/pxe/xen.new" "$OUT/pxe/xen"
+cp "$VMLINUZ" "$OUT/pxe/vmlinuz.new" && install_if_changed "$OUT/pxe/vmlinuz.new" "$OUT/pxe/vmlinuz"
+cp "$OUT/initrd.img" "$OUT/pxe/initrd.img.new" && install_if_changed "$OUT/pxe/initrd.img.new" "$OUT/pxe/initrd.img"
+base=${PXE_BASE:-tftp://\${next-server\}}
+sed -e '/^# /d' -e "s|@BASE@|$base|g" -e "s|@XEN_ARGS@|$XEN_ARGS|" -e "s|@DOM0_ARGS@|$DOM0_ARGS|" \
+	"$REPO/hypervisor-config/boot.ipxe.in" >"$OUT/pxe/boot.ipxe.new"
+install_if_changed "$OUT/pxe/boot.ipxe.new" "$OUT/pxe/boot.ipxe"
+ln -sfn "$BOARD/pxe" "$IMG/pxe.new" && mv -Tf "$IMG/pxe.new" "$IMG/pxe"
+
+# --- 6. the manifest -----------------------------------------------------------------------
+sha() { sha256sum "$1" | cut -d' ' -f1; }
+bbver=$(sed -n 's/^busybox \([^ ]*\) .*/\1/p' "$BUILD/deps/musl/VERSIONS" 2>/dev/null)
+{
+	echo "# Cairn node image manifest — board $BOARD (written by image/build.sh)"
+	echo "# component  version  origin"
+	echo "xen         $(dpkg-deb -f "$xdeb" Version)  Debian binary package $(dpkg-deb -f "$xdeb" Package) ($(basename "$xdeb"))"
+	echo "linux       $(dpkg-deb -f "$kdeb" Version)  Debian binary package $(dpkg-deb -f "$kdeb" Package) ($(basename "$kdeb")), kernel $KVER"
+	echo "busybox     ${bbver:-${BUSYBOX_VERSION:-unknown}}  Debian source package busybox, built with musl-gcc, config rootfs/busybox.config"
+	grep -v '^#' "$BUILD/deps/musl/VERSIONS" 2>/dev/null | grep -v '^busybox ' | awk '{ printf "%-11s %s  %s\n", $1, $2, ($1 == "musl" || $1 == "gcc") ? "Debian toolchain package" : "Debian source package, static musl library (build/deps/musl/VERSIONS)" }'
+	echo "storagefsd  $(git -C "$REPO" describe --always --dirty 2>/dev/null || echo unknown)  this repository, static musl"
+	echo "kernel modules: $(grep -c '\.ko$' "$OUT/rootfs.list") ($(sed -n 's|.*lib/modules/[^/]*/.*/\([^/]*\)\.ko$|\1|p' "$OUT/rootfs.list" | tr '\n' ' '))"
+	echo "xen args:   $XEN_ARGS"
+	echo "dom0 args:  $DOM0_ARGS"
+	echo "SOURCE_DATE_EPOCH=$SOURCE_DATE_EPOCH"
+	echo "# sha256  size  artifact"
+	for f in disk.img disk.img.zst initrd.img pxe/xen pxe/vmlinuz pxe/boot.ipxe BOOTX64.cfg; do
+		printf '%s %10s  %s\n' "$(sha "$OUT/$f")" "$(stat -c %s "$OUT/$f")" "$f"
+	done
+	printf '%s %10s  %s\n' "$(sha "$XEN_EFI")" "$(stat -c %s "$XEN_EFI")" "EFI/BOOT/BOOTX64.EFI (xen)"
+	printf '%s %10s  %s\n' "$(sha "$SFSD")" "$(stat -c %s "$SFSD")" "usr/sbin/storagefsd"
+	printf '%s %10s  %s\n' "$(sha "$BUSYBOX")" "$(stat -c %s "$BUSYBOX")" "bin/busybox"
+} >"$OUT/manifest.txt"
+
+mib() { awk -v b="$1" 'BEGIN { printf "%.1f MiB", b / 1048576 }'; }
+log "board $BOARD done in $((SECONDS - t0)) s: $OUT"
+log "  disk.img     $(mib "$(stat -c %s "$OUT/disk.img")") raw, $(mib "$(du -B1 "$OUT/disk.img" | cut -f1)") allocated; disk.img.zst $(mib "$(stat -c %s "$OUT/disk.img.zst")")"
+log "  initrd.img   $(mib "$(stat -c %s "$OUT/initrd.img")") (zstd; $(grep -c '\.ko$' "$OUT/rootfs.list") modules), vmlinuz $(mib "$(stat -c %s "$VMLINUZ")"), xen.efi $(mib "$(stat -c %s "$XEN_EFI")")"

@@ -1,0 +1,96 @@
+#!/usr/bin/env bash
+# image/run-qemu.sh BOARD BUILD_DIR — boots BUILD_DIR/image/BOARD/disk.img in QEMU (the body
+# of `make run`; the system tests use it too). UEFI (OVMF) loads Xen's EFI binary from the
+# ESP; Xen starts the dom0 kernel + initramfs. Four virtio data disks, user networking.
+#   RUN_DIR=DIR        data disks DIR/disk1.img .. disk4.img (default BUILD_DIR/run): sparse
+#                      files, made with mkfs.ext4 -L cairn-dataN the first time, then reused
+#   DISK_SIZE=8G       size of new data disks
+#   S3_PORT=9000       host port forwarded (127.0.0.1 only) to the node's S3 port
+#   KVM=1              use KVM (off by default: Xen inside KVM fails on these machines)
+#   SERIAL=stdio       the console on this terminal (Ctrl-a x quits QEMU, Ctrl-a c: monitor);
+#   SERIAL=socket:PATH the console on a unix socket (server), copied to SERIAL_LOG if set
+#   QEMU_EXTRA="..."   more QEMU arguments
+#   DRY_RUN=1          print the QEMU command line and exit
+set -euo pipefail
+[[ $# -eq 2 ]] || { sed -n '2,14p' "$0" >&2; exit 2; }
+REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+# shellcheck source=image/lib.sh
+. "$REPO/image/lib.sh"
+board_load "$1"
+BUILD=$2
+[[ $BUILD == /* ]] || BUILD=$REPO/$BUILD
+IMG=$BUILD/image/$BOARD/disk.img
+RUN_DIR=${RUN_DIR:-$BUILD/run}
+DISK_SIZE=${DISK_SIZE:-8G}
+S3_PORT=${S3_PORT:-9000}
+SERIAL=${SERIAL:-stdio}
+[[ -f $IMG ]] || { echo "run-qemu: $IMG not built (make image)" >&2; exit 1; }
+command -v "$BOARD_QEMU" >/dev/null || { echo "run-qemu: $BOARD_QEMU not found (bash ci/deps.sh)" >&2; exit 1; }
+mkdir -p "$RUN_DIR"
+
+# Data disks: ext4 made on the host from a sparse file (no root needed), labelled so that
+# the node finds them whatever their device names are.
+new_disks=0
+for i in 1 2 3 4; do
+	d=$RUN_DIR/disk$i.img
+	if [[ ! -s $d ]]; then
+		rm -f "$d"
+		truncate -s "$DISK_SIZE" "$d"
+		mkfs.ext4 -F -q -L "$BOARD_DATA_LABEL$i" -E lazy_itable_init=1 "$d"
+		new_disks=$((new_disks + 1))
+	fi
+done
+
+accel=(-accel tcg,thread=multi)
+cpu=()
+if [[ ${KVM:-0} == 1 ]]; then accel=(-accel kvm); cpu=(-cpu host); fi
+case $SERIAL in
+stdio) serial=(-nographic -serial mon:stdio) ;;
+socket:*)
+	serial=(-display none -monitor none
+		-chardev "socket,id=con0,path=${SERIAL#socket:},server=on,wait=off${SERIAL_LOG:+,logfile=$SERIAL_LOG}"
+		-serial chardev:con0) ;;
+*) echo "run-qemu: SERIAL=$SERIAL: use stdio or socket:PATH" >&2; exit 2 ;;
+esac
+nic=virtio-net-pci
+case " $BOARD_MODULES " in *" virtio_net "*) ;; *) nic=e1000e ;; esac
+disk_if=virtio
+case " $BOARD_MODULES " in *" virtio_blk "*) ;; *) disk_if=ide ;; esac
+
+cmd=("$BOARD_QEMU" -machine "$BOARD_QEMU_MACHINE" "${accel[@]}" "${cpu[@]}" -smp "$BOARD_QEMU_CPUS" -m "$BOARD_QEMU_MEM"
+	-bios "$BOARD_QEMU_FIRMWARE"
+	-drive "file=$IMG,format=raw,if=$disk_if,readonly=on")
+for i in 1 2 3 4; do
+	cmd+=(-drive "file=$RUN_DIR/disk$i.img,format=raw,if=$disk_if,cache=writeback")
+done
+# shellcheck disable=SC2206
+cmd+=(-netdev "user,id=n0,hostfwd=tcp:127.0.0.1:$S3_PORT-:$BOARD_S3_PORT" -device "$nic,netdev=n0"
+	$BOARD_QEMU_DEVICES "${serial[@]}" ${QEMU_EXTRA:-})
+
+if [[ -n ${DRY_RUN:-} ]]; then
+	printf '%q ' "${cmd[@]}"
+	echo
+	exit 0
+fi
+if [[ $SERIAL == stdio ]]; then
+	creds=
+	((new_disks == 4)) || creds=$(debugfs -R "cat /.cairn-node/credentials" "$RUN_DIR/disk1.img" 2>/dev/null | grep '^AWS_' || true)
+	cat <<MSG
+Cairn node: board $BOARD, image $IMG
+  S3 endpoint  http://127.0.0.1:$S3_PORT   (forwarded to the node's port $BOARD_S3_PORT)
+  data disks   $RUN_DIR/disk{1..4}.img (ext4, kept between runs)
+MSG
+	if [[ -n $creds ]]; then
+		echo "  keys (read from disk1's /.cairn-node/credentials; the root password was shown at first boot):"
+		sed 's/^/    /' <<<"$creds"
+		ak=$(sed -n 's/^AWS_ACCESS_KEY_ID=//p' <<<"$creds")
+		sk=$(sed -n 's/^AWS_SECRET_ACCESS_KEY=//p' <<<"$creds")
+		echo "  try: AWS_ACCESS_KEY_ID=$ak AWS_SECRET_ACCESS_KEY=$sk AWS_DEFAULT_REGION=$BOARD_S3_REGION /usr/bin/aws --endpoint-url http://127.0.0.1:$S3_PORT s3 ls"
+	else
+		echo "  keys         first boot: the node generates them and shows them ONCE in the console banner,"
+		echo "               with the root password. Later: make node-keys (reads disk1 with debugfs)."
+	fi
+	echo "  console      this terminal; Ctrl-a x quits QEMU (the data disks are kept). Booting takes ~15-40 s (TCG)."
+	echo
+fi
+exec "${cmd[@]}"
