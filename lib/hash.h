@@ -19,6 +19,10 @@ void sha256_init(struct sha256_ctx *c);
 void sha256_update(struct sha256_ctx *c, const void *buf, size_t len);
 void sha256_final(struct sha256_ctx *c, unsigned char out[SHA256_LEN]);
 void sha256(const void *buf, size_t len, unsigned char out[SHA256_LEN]);
+/* The portable path whatever the CPU, and whether sha256_init() uses the SHA extensions.
+ * For tests and benchmarks. */
+void sha256_init_sw(struct sha256_ctx *c);
+bool sha256_hw_available(void);
 
 void hmac_sha256(const void *key, size_t key_len, const void *msg, size_t msg_len,
 		 unsigned char out[SHA256_LEN]);

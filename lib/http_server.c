@@ -73,6 +73,7 @@ struct http_conn {
 	uint64_t deadline;		/* ms, 0 = none */
 	int budget, dead_err;
 	bool running, again, readable, writable, in_req, linger, close_after, resp_close;
+	bool cont_wanted;	/* the handler asked for the body: a 100 is owed */
 	bool freed, parse_needed, resp_oom, yield_pending;
 	/* the request; req and the head bytes of in[] live until the response is sent */
 	size_t in_len, head_len, body_pos, cont_left, linger_bytes;
@@ -538,8 +539,11 @@ static void resp_prepare(struct http_conn *c, int64_t cl, size_t body_len)
 			      reason_phrase(c->status));
 	memcpy(c->out + STATUS_RESERVE - sl, line, sl);
 	c->resp_close = resp_must_close(c);
-	if (c->cont_left == sizeof(continue_msg) - 1)
-		c->cont_left = 0;	/* answered before any 100 went out: none needed */
+	/* Answered before the body was asked for: no 100 is needed. Once the handler asked
+	 * for the body, the 100 goes out even if the body is empty: botocore otherwise takes
+	 * the final status for the interim one and desyncs the keep-alive connection. */
+	if (c->cont_left == sizeof(continue_msg) - 1 && !c->cont_wanted)
+		c->cont_left = 0;
 	xlen = (size_t)snprintf(c->xhdr, sizeof(c->xhdr), "Date: %s\r\nServer: Cairn\r\n",
 				loop_date(c->loop));
 	/* None for 1xx/204 (forbidden) nor 304 (it would have to be the 200's length). */
@@ -892,6 +896,7 @@ static void req_begin(struct http_conn *c, size_t head_len)
 	c->close_after = c->resp_oom = false;
 	c->cl_override = -1;
 	c->cont_left = 0;
+	c->cont_wanted = false;
 	c->deadline = 0;	/* the handler's time is its own business */
 	c->body = BODY_NONE;
 }
@@ -1093,6 +1098,10 @@ void http_conn_read_body(struct http_conn *c, const struct http_body_sink *sink)
 		return;
 	}
 	c->sink = *sink;
+	if (c->req.expect_continue) {
+		c->cont_left = sizeof(continue_msg) - 1;
+		c->cont_wanted = true;
+	}
 	if (c->body == BODY_NONE) {
 		c->body = BODY_DONE;
 		sink->end(sink->ctx, 0);
@@ -1100,8 +1109,6 @@ void http_conn_read_body(struct http_conn *c, const struct http_body_sink *sink)
 	}
 	c->body = BODY_READ;
 	c->deadline = now_ms(c) + (uint64_t)c->loop->srv->cfg.io_timeout_ms;
-	if (c->req.expect_continue)
-		c->cont_left = sizeof(continue_msg) - 1;
 	conn_kick(c);
 }
 

@@ -542,7 +542,9 @@ class Clients:
         return p.returncode, out, err
 
     def aws(self, *args, check=True, timeout=300, json_out=False):
-        rc, out, err = self.run(["/usr/bin/aws", "--endpoint-url", self.endpoint] + list(args),
+        # a 30 s read timeout (default 60 s) keeps a hung request from eating the time budget
+        rc, out, err = self.run(["/usr/bin/aws", "--endpoint-url", self.endpoint,
+                                 "--cli-read-timeout", "30"] + list(args),
                                 check=check, timeout=timeout)
         if json_out:
             import json

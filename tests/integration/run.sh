@@ -19,7 +19,7 @@ PY=/usr/bin/python3
 
 case $mode in
 quick)
-	tests=(test_boto3.py test_raw_http.py test_s3api.py test_sigterm.py)
+	tests=(test_boto3.py test_raw_http.py test_s3cmd.py test_rclone.py test_sigterm.py test_fault.py)
 	per_test_timeout=150
 	export SFS_QUICK=1
 	;;
