@@ -35,6 +35,7 @@ lock = threading.Lock()
 acked = {}              # key -> sha256 of the last acknowledged PUT
 inflight = {}           # key -> sha256 of the PUT sent but not acknowledged
 stop = threading.Event()
+killing = threading.Event()     # set just before the kill: errors after it are expected
 errors = []
 
 
@@ -56,7 +57,7 @@ def writer(t):
         try:
             r = c.put_object(Bucket=B, Key=key, Body=data)
         except Exception as e:  # noqa: BLE001 — the kill cuts the request
-            if not stop.is_set():
+            if not killing.is_set():
                 errors.append("writer %d: %s before the kill" % (t, e))
             return
         if r["ETag"] != '"%s"' % md5_hex(data):
@@ -104,6 +105,7 @@ def _():
             break
         time.sleep(0.05)
     running = sum(th.is_alive() for th in threads)
+    killing.set()
     d.kill9()
     stop.set()
     for th in threads:
