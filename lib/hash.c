@@ -405,7 +405,7 @@ void hex_encode(const unsigned char *in, size_t len, char *out)
 	out[2 * len] = '\0';
 }
 
-static int hex_val(char ch)
+int hex_value(char ch)
 {
 	if (ch >= '0' && ch <= '9')
 		return ch - '0';
@@ -421,7 +421,7 @@ int hex_decode(const char *in, size_t len, unsigned char *out, size_t out_max)
 	if ((len & 1) || len / 2 > out_max || len / 2 > (size_t)INT32_MAX)
 		return -1;
 	for (size_t i = 0; i < len; i += 2) {
-		int hi = hex_val(in[i]), lo = hex_val(in[i + 1]);
+		int hi = hex_value(in[i]), lo = hex_value(in[i + 1]);
 
 		if (hi < 0 || lo < 0)
 			return -1;

@@ -37,6 +37,8 @@ uint32_t crc32c(uint32_t crc, const void *buf, size_t len);	/* crc32c(0, ...) to
 uint32_t crc32c_sw(uint32_t crc, const void *buf, size_t len);
 bool crc32c_hw_available(void);
 
+/* The value of one hex digit (either case), or -1. */
+int hex_value(char ch);
 /* Lower-case hex; out must hold 2*len+1 bytes; NUL-terminated. */
 void hex_encode(const unsigned char *in, size_t len, char *out);
 /* Returns bytes written or -1 on a bad digit / odd length / overflow. */

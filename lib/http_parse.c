@@ -2,6 +2,7 @@
  * Pure functions over caller-owned bytes: no allocation, no hidden state, every pointer
  * they produce points into the input. Strict by design: anything ambiguous is an error. */
 #include "http.h"
+#include "hash.h"
 
 #include <string.h>
 #include <strings.h>
@@ -329,14 +330,6 @@ void http_chunked_init(struct http_chunked *ch)
 	ch->line_len = 0;
 }
 
-static int hex_val(unsigned char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	c |= 0x20;
-	return c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
-}
-
 static bool is_ctl(unsigned char c)
 {
 	return (c < 0x20 && c != '\t') || c == 0x7f;
@@ -345,7 +338,7 @@ static bool is_ctl(unsigned char c)
 /* One framing byte (never payload); returns the next state. */
 static int chunk_size_byte(struct http_chunked *ch, unsigned char c)
 {
-	int d = hex_val(c);
+	int d = hex_value((char)c);
 
 	if (++ch->line_len > CHUNK_LINE_MAX)
 		return CH_ERROR;

@@ -5,20 +5,11 @@
 #include <limits.h>
 #include <string.h>
 
+#include "hash.h"
+
 #define ESCAPE_LEN 3	/* "%XY" */
 
 static const char upper_hex[] = "0123456789ABCDEF";
-
-static int hexval(char ch)
-{
-	if (ch >= '0' && ch <= '9')
-		return ch - '0';
-	if (ch >= 'a' && ch <= 'f')
-		return ch - 'a' + 10;
-	if (ch >= 'A' && ch <= 'F')
-		return ch - 'A' + 10;
-	return -1;
-}
 
 int uri_decode(const char *in, size_t len, char *out, size_t out_max, bool plus_is_space)
 {
@@ -34,8 +25,8 @@ int uri_decode(const char *in, size_t len, char *out, size_t out_max, bool plus_
 
 			if (len - i < ESCAPE_LEN)
 				return -1;
-			hi = hexval(in[i + 1]);
-			lo = hexval(in[i + 2]);
+			hi = hex_value(in[i + 1]);
+			lo = hex_value(in[i + 2]);
 			if (hi < 0 || lo < 0)
 				return -1;
 			ch = (char)(hi << 4 | lo);

@@ -61,17 +61,6 @@ static bool is_blank(char c)
 	return c == ' ' || c == '\t';
 }
 
-static int hexval(char ch)
-{
-	if (ch >= '0' && ch <= '9')
-		return ch - '0';
-	if (ch >= 'a' && ch <= 'f')
-		return ch - 'a' + 10;
-	if (ch >= 'A' && ch <= 'F')
-		return ch - 'A' + 10;
-	return -1;
-}
-
 static bool is_lower_hex(const char *s, size_t n)
 {
 	for (size_t i = 0; i < n; i++)
@@ -115,7 +104,7 @@ static bool escapes_ok(const char *s, size_t n)
 {
 	for (size_t i = 0; i < n; i++)
 		if (s[i] == '%') {
-			if (n - i < 3 || hexval(s[i + 1]) < 0 || hexval(s[i + 2]) < 0)
+			if (n - i < 3 || hex_value(s[i + 1]) < 0 || hex_value(s[i + 2]) < 0)
 				return false;
 			i += 2;
 		}
@@ -243,7 +232,7 @@ static int enc_next(struct enc_it *it)
 	if (it->p == it->end)
 		return -1;
 	if (*it->p == '%') {
-		b = (unsigned char)(hexval(it->p[1]) << 4 | hexval(it->p[2]));
+		b = (unsigned char)(hex_value(it->p[1]) << 4 | hex_value(it->p[2]));
 		it->p += 3;
 	} else {
 		b = (unsigned char)*it->p++;
@@ -936,7 +925,7 @@ static int on_size_line(struct sigv4_chunked *d)
 	if (digits == 0 || digits > CHUNK_SIZE_DIGITS)
 		return -EBADMSG;
 	for (size_t i = 0; i < digits; i++)
-		size = size << 4 | (uint64_t)hexval(l[i]);
+		size = size << 4 | (uint64_t)hex_value(l[i]);
 	if (chunk_signed(d)) {
 		if (d->line_len != digits + plen + SIG_HEX_LEN ||
 		    memcmp(l + digits, CHUNK_SIG_PREFIX, plen) != 0 ||

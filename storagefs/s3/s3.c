@@ -287,6 +287,24 @@ int s3_param_str(const struct s3_req *r, const char *name, char *out, size_t out
 	return n;
 }
 
+bool s3_param_int(struct s3_req *r, const char *name, int def, int max, int *out)
+{
+	char v[16], msg[96], *end;
+	long n;
+
+	*out = def;
+	if (s3_param_str(r, name, v, sizeof(v)) < 0)
+		return true;
+	n = strtol(v, &end, 10);
+	if (!v[0] || *end || n < 0) {
+		snprintf(msg, sizeof(msg), "Provided %s not an integer or within integer range", name);
+		s3_error_msg(r, S3E_INVALID_ARGUMENT, msg);
+		return false;
+	}
+	*out = n > max ? max : (int)n;
+	return true;
+}
+
 int s3_header_str(const struct s3_req *r, const char *name, char *out, size_t out_max)
 {
 	const struct http_header *h = http_req_header(r->h, name);

@@ -191,29 +191,30 @@ void s3_get_bucket_acl(struct s3_req *r)
 		acl_body(r);
 }
 
-void s3_get_object_acl(struct s3_req *r)
+/* Object existence for the subresource probes; false when it answered. */
+static bool object_exists(struct s3_req *r)
 {
 	struct store_obj *o;
 	int err = store_obj_open(r->s3->cfg.store, r->bucket, r->key, r->key_len, &o);
 
 	if (err < 0) {
 		s3_error(r, err == -ENOENT ? S3E_NO_SUCH_KEY : S3E_INTERNAL);
-		return;
+		return false;
 	}
 	store_obj_close(o);
-	acl_body(r);
+	return true;
+}
+
+void s3_get_object_acl(struct s3_req *r)
+{
+	if (object_exists(r))
+		acl_body(r);
 }
 
 void s3_get_object_tagging(struct s3_req *r)
 {
-	struct store_obj *o;
-	int err = store_obj_open(r->s3->cfg.store, r->bucket, r->key, r->key_len, &o);
-
-	if (err < 0) {
-		s3_error(r, err == -ENOENT ? S3E_NO_SUCH_KEY : S3E_INTERNAL);
+	if (!object_exists(r))
 		return;
-	}
-	store_obj_close(o);
 	s3_xml_begin(r, 200);
 	http_resp_bodyf(r->c, "<Tagging xmlns=\"http://s3.amazonaws.com/doc/2006-03-01/\"><TagSet/></Tagging>");
 	s3_send(r);

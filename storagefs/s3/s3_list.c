@@ -71,23 +71,6 @@ static bool param(struct s3_req *r, const char *name, char *out, size_t max, siz
 	return true;
 }
 
-static bool parse_max(struct s3_req *r, const char *name, int *max)
-{
-	char v[16], *end;
-	long n;
-
-	*max = S3_LIST_MAX;
-	if (s3_param_str(r, name, v, sizeof(v)) < 0)
-		return true;
-	n = strtol(v, &end, 10);
-	if (!v[0] || *end || n < 0) {
-		s3_error_msg(r, S3E_INVALID_ARGUMENT, "Provided max-keys not an integer or within integer range");
-		return false;
-	}
-	*max = n > S3_LIST_MAX ? S3_LIST_MAX : (int)n;
-	return true;
-}
-
 /* Parameters common to the three forms; false when it answered with an error. */
 static bool list_params(struct list_req *l, const char *after_param)
 {
@@ -99,7 +82,7 @@ static bool list_params(struct list_req *l, const char *after_param)
 	    !param(r, "delimiter", l->delim, sizeof(l->delim), &l->q.delim_len) ||
 	    !param(r, after_param, l->after, sizeof(l->after), &l->q.after_len) ||
 	    !param(r, "encoding-type", enc, sizeof(enc), &n) ||
-	    !parse_max(r, "max-keys", &l->q.max))
+	    !s3_param_int(r, "max-keys", S3_LIST_MAX, S3_LIST_MAX, &l->q.max))
 		return false;
 	if (n && strcmp(enc, "url") != 0) {
 		s3_error_msg(r, S3E_INVALID_ARGUMENT, "Invalid Encoding Method specified in Request");

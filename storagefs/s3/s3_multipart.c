@@ -234,23 +234,6 @@ static int part_entry(void *ctx, const struct store_mpu_part *p)
 	return 0;
 }
 
-static bool int_param(struct s3_req *r, const char *name, int def, int max, int *out)
-{
-	char v[16], *end;
-	long n;
-
-	*out = def;
-	if (s3_param_str(r, name, v, sizeof(v)) < 0)
-		return true;
-	n = strtol(v, &end, 10);
-	if (!v[0] || *end || n < 0) {
-		s3_error_msg(r, S3E_INVALID_ARGUMENT, name);
-		return false;
-	}
-	*out = n > max ? max : (int)n;
-	return true;
-}
-
 void s3_list_parts(struct s3_req *r)
 {
 	struct parts_list l = { r, 0 };
@@ -259,8 +242,8 @@ void s3_list_parts(struct s3_req *r)
 	bool truncated = false;
 	int after, max, err;
 
-	if (!upload_id(r) || !int_param(r, "part-number-marker", 0, STORE_PARTS_MAX, &after) ||
-	    !int_param(r, "max-parts", 1000, 1000, &max))
+	if (!upload_id(r) || !s3_param_int(r, "part-number-marker", 0, STORE_PARTS_MAX, &after) ||
+	    !s3_param_int(r, "max-parts", 1000, 1000, &max))
 		return;
 	err = store_mpu_get(r->s3->cfg.store, r->bucket, r->upload_id, key, &key_len);
 	if (err < 0) {
@@ -335,7 +318,7 @@ void s3_list_multipart_uploads(struct s3_req *r)
 		s3_error(r, S3E_INVALID_ARGUMENT);
 		return;
 	}
-	if (!int_param(r, "max-uploads", 1000, 1000, &max))
+	if (!s3_param_int(r, "max-uploads", 1000, 1000, &max))
 		return;
 	if (store_bucket_get(r->s3->cfg.store, r->bucket, &b) < 0) {
 		s3_error(r, S3E_NO_SUCH_BUCKET);

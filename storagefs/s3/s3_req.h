@@ -127,6 +127,9 @@ void s3_req_release(struct s3_req *r);
 const struct uri_param *s3_param(const struct s3_req *r, const char *name);
 /* Decodes a parameter into out (NUL-terminated); returns length, -1 absent, -2 invalid. */
 int s3_param_str(const struct s3_req *r, const char *name, char *out, size_t out_max);
+/* An integer parameter clamped to max (def when absent); false after answering
+ * InvalidArgument for a malformed or negative value. */
+bool s3_param_int(struct s3_req *r, const char *name, int def, int max, int *out);
 /* A header's value copied NUL-terminated into out; returns length or -1 when absent. */
 int s3_header_str(const struct s3_req *r, const char *name, char *out, size_t out_max);
 bool s3_bucket_name_valid(const char *name);
