@@ -43,7 +43,10 @@ all: host musl
 help:
 	@echo "make deps        install Debian packages, build musl mbedtls/sqlite from Debian sources"
 	@echo "make             host (glibc debug) and musl (static) binaries"
-	@echo "make run         build and start a node (see README)"
+	@echo "make run         build the node image and boot it in QEMU (S3 on 127.0.0.1:9000)"
+	@echo "make run-host    storagefsd straight on this host (no image)"
+	@echo "make image       the node image: build/image/\$$(BOARD)/ (BOARD=qemu-x86_64|pc-x86_64)"
+	@echo "make system-test boot the image in QEMU and test it from outside"
 	@echo "make test        every test: unit, asan, fuzz corpus, integration, fault"
 	@echo "make unit        unit tests only (glibc build)"
 	@echo "make asan-test   unit tests + quick integration under ASan+UBSan"
@@ -143,11 +146,11 @@ integration: $(BUILD)/host/storagefsd
 test: deps host musl asan fuzz-build
 	bash tests/run-all.sh $(BUILD)
 
-bench: deps host
+bench: deps host musl
 	bash tests/bench/run.sh $(BUILD)
 
-run: deps musl
-	bash ci/run-node.sh $(BUILD)
+# `make run` (boot the node image in QEMU) and `make run-host` (storagefsd on this host):
+# image/image.mk, included at the end.
 
 clean:
 	rm -rf $(BUILD)/host $(BUILD)/asan $(BUILD)/musl $(BUILD)/fuzz $(BUILD)/.deps-done
@@ -160,3 +163,6 @@ ALL_OBJS := $(call objs,host,$(LIB_SRCS) $(SFS_SRCS) storagefs/main.c $(UNIT_SRC
             $(call objs,asan,$(LIB_SRCS) $(SFS_SRCS) storagefs/main.c $(UNIT_SRCS)) \
             $(call objs,musl,$(LIB_SRCS) $(SFS_SRCS) storagefs/main.c)
 -include $(wildcard $(ALL_OBJS:.o=.d))
+
+# The node image: image, run, run-host, node-keys, system-test, image-repro.
+-include image/image.mk

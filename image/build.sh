@@ -55,7 +55,7 @@ if [[ -z $kdeb || -z $xdeb || -n ${IMAGE_REFRESH:-} ]]; then
 	kpkg=${KERNEL_PKG:-$(apt-cache depends linux-image-amd64 2>/dev/null | sed -n 's/^ *Depends: \(linux-image-[0-9].*-amd64\)$/\1/p' | head -n1)}
 	[[ -n $kpkg ]] || die "cannot resolve linux-image-amd64 (apt-get update needed?)"
 	log "apt-get download $kpkg $XEN_PKG"
-	(cd "$DEBS" && apt-get download -q "$kpkg" "$XEN_PKG" 2>&1 | grep -v '^W: Download is performed unsandboxed' >&2) ||
+	(cd "$DEBS" && apt-get download -q "$kpkg" "$XEN_PKG" 2>&1 | { grep -v '^W: Download is performed unsandboxed' || true; } >&2) ||
 		die "apt-get download failed"
 	kdeb=$(newest_deb "$kpkg")
 	xdeb=$(newest_deb "$XEN_PKG")
@@ -128,8 +128,11 @@ sgdisk -o -U C41A0000-0000-4000-8000-000000000001 \
 dd if="$esp" of="$disk" bs=1M seek=1 conv=notrunc,sparse status=none
 rm -f "$esp"
 install_if_changed "$disk" "$OUT/disk.img"
-if [[ ! -f $OUT/disk.img.zst || $OUT/disk.img -nt $OUT/disk.img.zst ]]; then
+# Recompressed only when disk.img's bytes changed (its sha256 is kept beside the .zst).
+dsum=$(sha256sum "$OUT/disk.img" | cut -d' ' -f1)
+if [[ ! -f $OUT/disk.img.zst || $(cat "$OUT/.disk.img.zst.src" 2>/dev/null) != "$dsum" ]]; then
 	zstd -q -T1 -9 -f "$OUT/disk.img" -o "$OUT/disk.img.zst"
+	echo "$dsum" >"$OUT/.disk.img.zst.src"
 fi
 
 # --- 5. the PXE bundle ---------------------------------------------------------------------

@@ -59,7 +59,11 @@ case " $BOARD_MODULES " in *" virtio_blk "*) ;; *) disk_if=ide ;; esac
 
 cmd=("$BOARD_QEMU" -machine "$BOARD_QEMU_MACHINE" "${accel[@]}" "${cpu[@]}" -smp "$BOARD_QEMU_CPUS" -m "$BOARD_QEMU_MEM"
 	-bios "$BOARD_QEMU_FIRMWARE"
-	-drive "file=$IMG,format=raw,if=$disk_if,readonly=on")
+	-drive "file=$IMG,format=raw,if=none,id=boot,$([[ $disk_if == virtio ]] && echo readonly=on || echo snapshot=on)")
+# (IDE cannot be read-only: there, writes go to a throw-away overlay instead.)
+# bootindex: the firmware tries the image first (no time lost on other boot options).
+if [[ $disk_if == virtio ]]; then cmd+=(-device virtio-blk-pci,drive=boot,bootindex=0)
+else cmd+=(-device ide-hd,drive=boot,bootindex=0); fi
 for i in 1 2 3 4; do
 	cmd+=(-drive "file=$RUN_DIR/disk$i.img,format=raw,if=$disk_if,cache=writeback")
 done
@@ -74,7 +78,7 @@ if [[ -n ${DRY_RUN:-} ]]; then
 fi
 if [[ $SERIAL == stdio ]]; then
 	creds=
-	((new_disks == 4)) || creds=$(debugfs -R "cat /.cairn-node/credentials" "$RUN_DIR/disk1.img" 2>/dev/null | grep '^AWS_' || true)
+	((new_disks == 4)) || creds=$(bash "$REPO/image/node-keys.sh" "$RUN_DIR/disk1.img" || true)
 	cat <<MSG
 Cairn node: board $BOARD, image $IMG
   S3 endpoint  http://127.0.0.1:$S3_PORT   (forwarded to the node's port $BOARD_S3_PORT)

@@ -75,6 +75,9 @@ else
 	skip_suite asan-integration "tests/integration/run.sh not present"
 fi
 
+# 6. system tests: boot the node image in QEMU (TCG) and drive it from outside
+run_suite system 900 bash tests/system/run.sh "$build"
+
 echo
 echo "==================== summary ($((SECONDS - start_all))s, logs in $logdir) ===================="
 printf '%s\n' "${results[@]}"

@@ -6,6 +6,7 @@ BOARD_XEN_CONSOLE := console=com1,vga com1=115200,8n1
 BOARD_CONSOLE     := hvc0
 BOARD_DOM0_MEM    := 1024M,max:1024M
 BOARD_DOM0_VCPUS  := 4
+BOARD_DOM0_ARGS   :=
 BOARD_BOOTLOADER  := xen-efi
 # SATA/SAS (ahci, sd_mod), NVMe, the common server NICs, ext4. Not yet booted on hardware.
 BOARD_MODULES     := ahci sd_mod nvme e1000e igb ixgbe i40e r8169 tg3 bnxt_en crc32c_generic crc32c-intel ext4
