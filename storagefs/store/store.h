@@ -8,6 +8,7 @@
 #ifndef CAIRN_STORE_H
 #define CAIRN_STORE_H
 
+#include <errno.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -25,15 +26,35 @@
 
 struct store;
 
+#define STORE_REPLICAS_MAX	16
+
 struct store_config {
 	const char *const *dirs;	/* data directories, one per disk */
 	int ndirs;
+	int replicas;		/* R: copies of each object, on distinct disks; 0: min(3, ndirs) */
+	int write_quorum;	/* W: copies durable before a write succeeds; 0: R/2 + 1 */
 };
 
+/* A write (or delete) reached fewer than W disks: nothing was acknowledged. The S3 layer
+ * answers 503 ServiceUnavailable. */
+#define STORE_ENOQUORUM		EHOSTDOWN
+
 /* Opens (creating if needed) every data directory, recovers what a crash left behind
- * (unreferenced temp files, half-finished commits). (blocking) */
+ * (unreferenced temp files, half-finished commits). -EINVAL: bad R/W or a directory
+ * listed twice; -EXDEV: a directory labelled for another cluster or node. (blocking) */
 int store_open(const struct store_config *cfg, struct store **out);
+/* Lets background replica commits and repairs finish, then closes everything. */
 void store_close(struct store *st);
+
+/* --- replication upkeep --- */
+
+/* Brings the key's R placed replicas to its newest version (copying from a verified
+ * replica), drops stale copies elsewhere, purges a tombstone every disk agrees on. (blocking) */
+int store_heal(struct store *st, const char *bucket, const char *key, size_t key_len);
+/* Waits until the repair queue (fed by failed replicas and corrupt reads) is empty. */
+void store_heal_drain(struct store *st);
+/* Runs the disk health probe now (it also runs every STORE_PROBE_MS in the background). */
+void store_probe(struct store *st);
 
 /* --- buckets --- */
 
@@ -100,8 +121,11 @@ ssize_t store_obj_send(struct store_obj *o, int sock, int64_t *pos, size_t max,
 		       void *scratch);
 void store_obj_close(struct store_obj *o);
 
+/* Writes a tombstone (version-stamped) on the key's placed disks: newest version wins, so
+ * a replica that missed the delete is overruled. (blocking) -ENOENT (bucket); deleting a
+ * missing key is 0. */
 int store_obj_delete(struct store *st, const char *bucket, const char *key,
-		     size_t key_len);	/* (blocking) -ENOENT (bucket); deleting a missing key is 0 */
+		     size_t key_len);
 
 /* --- listing --- */
 
