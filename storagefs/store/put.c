@@ -481,11 +481,14 @@ out_unlink:
 /* Drops a reference; the last one frees p. Called with p->mu held; releases it. */
 static void put_unref_unlock(struct store_put *p)
 {
+	struct store *st = p->st;
 	bool last = --p->refs == 0;
 
 	pthread_mutex_unlock(&p->mu);
-	if (last)
+	if (last) {
 		put_free(p);
+		store_bg_end(st);
+	}
 }
 
 static void rep_job(void *arg)
@@ -510,6 +513,7 @@ static int put_replicate(struct store_put *p)
 {
 	int rc, live = 0;
 
+	store_bg_begin(p->st);
 	pthread_mutex_lock(&p->mu);
 	p->refs = 1;
 	for (int i = 0; i < p->nrep; i++) {

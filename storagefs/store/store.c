@@ -467,6 +467,21 @@ struct heal_job {
 	char key[STORE_KEY_MAX];
 };
 
+void store_bg_begin(struct store *st)
+{
+	pthread_mutex_lock(&st->mu);
+	st->heal_pending++;
+	pthread_mutex_unlock(&st->mu);
+}
+
+void store_bg_end(struct store *st)
+{
+	pthread_mutex_lock(&st->mu);
+	st->heal_pending--;
+	pthread_cond_broadcast(&st->cv);
+	pthread_mutex_unlock(&st->mu);
+}
+
 static void heal_run(void *arg)
 {
 	struct heal_job *j = arg;
@@ -476,10 +491,7 @@ static void heal_run(void *arg)
 	if (rc)
 		log_warnx("store_heal_failed bucket=%s key_len=%zu rc=%d", j->bucket, j->key_len, rc);
 	free(j);
-	pthread_mutex_lock(&st->mu);
-	st->heal_pending--;
-	pthread_cond_broadcast(&st->cv);
-	pthread_mutex_unlock(&st->mu);
+	store_bg_end(st);
 }
 
 /* Rare (a failed replica, a corrupt block): the one allocation is fine here. */
@@ -495,14 +507,10 @@ void store_heal_queue(struct store *st, const char *bucket, const char *key, siz
 	snprintf(j->bucket, sizeof(j->bucket), "%s", bucket);
 	memcpy(j->key, key, key_len);
 	j->key_len = key_len;
-	pthread_mutex_lock(&st->mu);
-	st->heal_pending++;
-	pthread_mutex_unlock(&st->mu);
+	store_bg_begin(st);
 	if (workq_submit(st->healq, heal_run, j)) {
 		log_warnx("store_heal_queue_failed bucket=%s rc=%d", bucket, -ENOMEM);
-		pthread_mutex_lock(&st->mu);
-		st->heal_pending--;
-		pthread_mutex_unlock(&st->mu);
+		store_bg_end(st);
 		free(j);
 	}
 }

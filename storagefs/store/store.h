@@ -51,7 +51,8 @@ void store_close(struct store *st);
 /* Brings the key's R placed replicas to its newest version (copying from a verified
  * replica), drops stale copies elsewhere, purges a tombstone every disk agrees on. (blocking) */
 int store_heal(struct store *st, const char *bucket, const char *key, size_t key_len);
-/* Waits until the repair queue (fed by failed replicas and corrupt reads) is empty. */
+/* Waits until the background replica commits and the repair queue (fed by failed
+ * replicas and corrupt reads) are done. */
 void store_heal_drain(struct store *st);
 /* Runs the disk health probe now (it also runs every STORE_PROBE_MS in the background). */
 void store_probe(struct store *st);

@@ -36,7 +36,7 @@ struct store {
 	pthread_mutex_t mu;		/* the prober's stop flag and the repair count */
 	pthread_cond_t cv;
 	bool stopping, prober_on;
-	int heal_pending;
+	int heal_pending;		/* background commits and repairs */
 	pthread_t prober;
 };
 
@@ -48,6 +48,9 @@ void store_place(const struct store *st, const char *bucket, const char *key,
  * many (fewer than R when disks are offline). */
 int store_targets(const struct store *st, const char *bucket, const char *key,
 		  size_t key_len, int *vols);
+/* Background work (replica commits, repairs) that store_heal_drain waits for. */
+void store_bg_begin(struct store *st);
+void store_bg_end(struct store *st);
 /* Queues a repair of the key (store_heal on the repair thread). */
 void store_heal_queue(struct store *st, const char *bucket, const char *key, size_t key_len);
 /* write(2) until done (short writes retried): 0 or -errno. */
