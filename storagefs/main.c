@@ -32,6 +32,7 @@ struct sfs_config {
 	const char *log_level;
 	long replicas;
 	long write_quorum;
+	long scrub_budget_pct;
 	long threads;
 	long io_threads;
 	long max_conns;
@@ -50,6 +51,7 @@ static struct sfs_config cfg = {
 	.domain = "localhost",
 	.log_level = "info",
 	.io_threads = 8,
+	.scrub_budget_pct = 5,
 	.max_conns = 4096,
 	.header_timeout_ms = 10000,
 	.idle_timeout_ms = 60000,
@@ -62,6 +64,7 @@ static const struct config_opt sfs_opts[] = {
 	{ "data", CONFIG_LIST, &cfg.data, 0, 0, "DIR", "a data directory (one per disk); repeat for several" },
 	{ "replicas", CONFIG_INT, &cfg.replicas, 0, 16, "R", "copies of each object, on distinct disks (default 0 = min(3, disks))" },
 	{ "write-quorum", CONFIG_INT, &cfg.write_quorum, 0, 16, "W", "copies durable before a write is acknowledged (default 0 = R/2+1); 1 <= W <= R <= disks" },
+	{ "scrub-budget-pct", CONFIG_INT, &cfg.scrub_budget_pct, 0, 100, "PCT", "share of disk time the background scrubber (verify + repair every replica) may use (default 5; 0 = off)" },
 	{ "access-key", CONFIG_LIST, &cfg.access_keys, 0, 0, "AK", "an access key; repeat together with --secret-key for several" },
 	{ "secret-key", CONFIG_LIST, &cfg.secret_keys, 0, 0, "SK", "the secret key of the access key in the same position" },
 	{ "region", CONFIG_STR, &cfg.region, 0, 0, "REGION", "the region clients sign for (default us-east-1)" },
@@ -219,7 +222,8 @@ static int serve(const struct sigv4_cred *creds, int ncreds)
 {
 	struct store_config scfg = { .dirs = cfg.data.v, .ndirs = cfg.data.n,
 				     .replicas = (int)cfg.replicas,
-				     .write_quorum = (int)cfg.write_quorum };
+				     .write_quorum = (int)cfg.write_quorum,
+				     .scrub_budget_pct = (int)cfg.scrub_budget_pct };
 	struct store *st = NULL;
 	struct workq *wq = NULL;
 	struct s3_ctx *s3 = NULL;

@@ -234,13 +234,22 @@ static void heal_tidy(struct store *st, const char *bucket, const char *key, siz
 
 int store_heal(struct store *st, const char *bucket, const char *key, size_t key_len)
 {
+	int fixed;
+
+	return store_heal_count(st, bucket, key, key_len, &fixed);
+}
+
+int store_heal_count(struct store *st, const char *bucket, const char *key, size_t key_len,
+		     int *fixed)
+{
 	bool good[STORE_VOLS_MAX] = { false };
 	unsigned char *buf = malloc(STORE_BLOCK);
-	int tg[STORE_VOLS_MAX], nt, fixed = 0;
+	int tg[STORE_VOLS_MAX], nt;
 	struct rep_obj *src = NULL;
 	struct heal_view hv;
 	int rc = buf ? heal_scan(st, bucket, key, key_len, &hv) : -ENOMEM;
 
+	*fixed = 0;
 	if (rc || !hv.best)
 		goto out_free;
 	nt = store_targets(st, bucket, key, key_len, tg);
@@ -263,7 +272,7 @@ int store_heal(struct store *st, const char *bucket, const char *key, size_t key
 			"store_heal_replica vol=%s bucket=%s key_len=%zu version=%llu rc=%d",
 			st->vols[t]->path, bucket, key_len, (unsigned long long)hv.best, err);
 		rc = rc ? rc : vol_fault(st->vols[t], err, "heal");
-		fixed += !err;
+		*fixed += !err;
 		good[t] = !err;
 	}
 	if (!rc && nt == st->replicas)

@@ -433,28 +433,32 @@ void store_probe(struct store *st)
 		vol_probe(st->vols[i]);
 }
 
+bool store_nap(struct store *st, int64_t ms)
+{
+	struct timespec ts;
+	bool stop;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	ts.tv_sec += ms / 1000;
+	ts.tv_nsec += (long)(ms % 1000) * NS_PER_MS;
+	if (ts.tv_nsec >= 1000000000L) {
+		ts.tv_sec++;
+		ts.tv_nsec -= 1000000000L;
+	}
+	pthread_mutex_lock(&st->mu);
+	while (!st->stopping && pthread_cond_timedwait(&st->cv, &st->mu, &ts) != ETIMEDOUT)
+		;
+	stop = st->stopping;
+	pthread_mutex_unlock(&st->mu);
+	return stop;
+}
+
 static void *prober_main(void *arg)
 {
 	struct store *st = arg;
-	struct timespec ts;
 
-	pthread_mutex_lock(&st->mu);
-	while (!st->stopping) {
-		clock_gettime(CLOCK_REALTIME, &ts);
-		ts.tv_sec += STORE_PROBE_MS / 1000;
-		ts.tv_nsec += (long)(STORE_PROBE_MS % 1000) * NS_PER_MS;
-		if (ts.tv_nsec >= 1000000000L) {
-			ts.tv_sec++;
-			ts.tv_nsec -= 1000000000L;
-		}
-		pthread_cond_timedwait(&st->cv, &st->mu, &ts);
-		if (st->stopping)
-			break;
-		pthread_mutex_unlock(&st->mu);
+	while (!store_nap(st, STORE_PROBE_MS))
 		store_probe(st);
-		pthread_mutex_lock(&st->mu);
-	}
-	pthread_mutex_unlock(&st->mu);
 	return NULL;
 }
 
@@ -529,13 +533,15 @@ void store_close(struct store *st)
 {
 	if (!st)
 		return;
-	if (st->prober_on) {
-		pthread_mutex_lock(&st->mu);
-		st->stopping = true;
-		pthread_cond_broadcast(&st->cv);
-		pthread_mutex_unlock(&st->mu);
+	pthread_mutex_lock(&st->mu);
+	st->stopping = true;
+	pthread_cond_broadcast(&st->cv);
+	pthread_mutex_unlock(&st->mu);
+	if (st->prober_on)
 		pthread_join(st->prober, NULL);
-	}
+	if (st->scrubber_on)
+		pthread_join(st->scrubber, NULL);
+	free(st->scrub);
 	/* Background replica commits may queue repairs: the disks' pools go first. */
 	for (int i = 0; i < st->nvols; i++) {
 		if (st->wq[i])
@@ -645,8 +651,11 @@ int store_open(const struct store_config *cfg, struct store **out)
 	if ((rc = -pthread_create(&st->prober, NULL, prober_main, st)))
 		goto out_close;
 	st->prober_on = true;
-	log_info("store_open disks=%d replicas=%d write_quorum=%d", st->nvols, st->replicas,
-		 st->quorum);
+	st->scrub_pct = cfg->scrub_budget_pct;
+	if ((rc = store_scrub_start(st)))
+		goto out_close;
+	log_info("store_open disks=%d replicas=%d write_quorum=%d scrub_budget_pct=%d",
+		 st->nvols, st->replicas, st->quorum, st->scrub_pct);
 	*out = st;
 	return 0;
 

@@ -33,6 +33,7 @@ struct store_config {
 	int ndirs;
 	int replicas;		/* R: copies of each object, on distinct disks; 0: min(3, ndirs) */
 	int write_quorum;	/* W: copies durable before a write succeeds; 0: R/2 + 1 */
+	int scrub_budget_pct;	/* background scrubber's share of disk time (1..100); 0: off */
 };
 
 /* A write (or delete) reached fewer than W disks: nothing was acknowledged. The S3 layer
@@ -54,6 +55,9 @@ int store_heal(struct store *st, const char *bucket, const char *key, size_t key
 /* Waits until the background replica commits and the repair queue (fed by failed
  * replicas and corrupt reads) are done. */
 void store_heal_drain(struct store *st);
+/* One full scrub pass over every volume now, without the I/O budget: every key verified
+ * and repaired, agreed tombstones purged, the checkpoint saved as it goes. (blocking) */
+int store_scrub_once(struct store *st);
 /* Runs the disk health probe now (it also runs every STORE_PROBE_MS in the background). */
 void store_probe(struct store *st);
 

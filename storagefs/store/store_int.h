@@ -38,7 +38,19 @@ struct store {
 	bool stopping, prober_on;
 	int heal_pending;		/* background commits and repairs */
 	pthread_t prober;
+	struct store_scrub *scrub;	/* scrub.c's state */
+	int scrub_pct;			/* I/O budget, % of the disks' time; 0: no thread */
+	bool scrubber_on;
+	pthread_t scrubber;
 };
+
+/* Sleeps ms (or until store_close); true when the store is closing. */
+bool store_nap(struct store *st, int64_t ms);
+/* Allocates the scrubber's state and starts its thread when scrub_pct > 0. */
+int store_scrub_start(struct store *st);
+/* store_heal, also counting the replicas it restored. */
+int store_heal_count(struct store *st, const char *bucket, const char *key, size_t key_len,
+		     int *fixed);
 
 /* The volumes for (bucket, key), best first (rendezvous hashing); the first R hold the
  * object, the rest are where reads look next. Fills order[nvols]. */

@@ -48,7 +48,9 @@ static const char *const vol_schema =
 	"CREATE TABLE IF NOT EXISTS parts(bucket TEXT NOT NULL, upload_id TEXT NOT NULL,"
 	" part_no INTEGER NOT NULL, size INTEGER NOT NULL, etag TEXT NOT NULL,"
 	" mtime_ms INTEGER NOT NULL, file_id BLOB NOT NULL, crcs BLOB NOT NULL,"
-	" PRIMARY KEY(bucket, upload_id, part_no)) WITHOUT ROWID;";
+	" PRIMARY KEY(bucket, upload_id, part_no)) WITHOUT ROWID;"
+	"CREATE TABLE IF NOT EXISTS scrub(id INTEGER PRIMARY KEY, bucket TEXT NOT NULL,"
+	" key BLOB NOT NULL, pass INTEGER NOT NULL, updated_ms INTEGER NOT NULL);";
 
 struct vol_sql {
 	const char *sql;
@@ -77,6 +79,11 @@ static const struct vol_sql vol_sql[VS_COUNT] = {
 		      " WHERE bucket=?1 AND key>=?2 ORDER BY key", true },
 	[VS_OBJ_VER] = { "SELECT version, nparts FROM objects WHERE bucket=?1 AND key=?2", true },
 	[VS_TOMBS_DEL] = { "DELETE FROM objects WHERE bucket=?1 AND nparts<0", false },
+	[VS_SCRUB_NEXT] = { "SELECT bucket, key, size FROM objects WHERE bucket>?1 OR"
+			    " (bucket=?1 AND key>?2) ORDER BY bucket, key LIMIT ?3", true },
+	[VS_SCRUB_GET] = { "SELECT bucket, key, pass FROM scrub WHERE id=1", false },
+	[VS_SCRUB_PUT] = { "INSERT OR REPLACE INTO scrub(id, bucket, key, pass, updated_ms)"
+			   " VALUES(1, ?1, ?2, ?3, ?4)", false },
 	[VS_FILE_INS] = { "INSERT INTO files(file_id) VALUES(?1)", false },
 	[VS_FILE_DEL] = { "DELETE FROM files WHERE file_id=?1", false },
 	[VS_FILE_GET] = { "SELECT 1 FROM files WHERE file_id=?1", false },
