@@ -65,6 +65,8 @@ static const struct { const char *code; int status; const char *msg; } s3_errors
 /* The operation table: the first row whose method, target and selector match wins, so
  * rows with a subresource or header selector come before their plain form. */
 static const struct s3_op s3_ops[] = {
+	{ "CairnStatus", HTTP_GET, S3_SERVICE, "cairn-status", NULL, s3_cairn_status },
+	{ "CairnMetrics", HTTP_GET, S3_SERVICE, "cairn-metrics", NULL, s3_cairn_metrics },
 	{ "ListBuckets", HTTP_GET, S3_SERVICE, NULL, NULL, s3_list_buckets },
 	{ "GetBucketLocation", HTTP_GET, S3_BUCKET, "location", NULL, s3_get_bucket_location },
 	{ "GetBucketVersioning", HTTP_GET, S3_BUCKET, "versioning", NULL, s3_get_bucket_versioning },

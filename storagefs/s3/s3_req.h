@@ -167,6 +167,8 @@ int s3_parse_range(const char *v, size_t len, int64_t size, int64_t *start, int6
 void s3_put_stream(struct s3_req *r);
 
 void s3_list_buckets(struct s3_req *r);
+void s3_cairn_status(struct s3_req *r);
+void s3_cairn_metrics(struct s3_req *r);
 void s3_create_bucket(struct s3_req *r);
 void s3_head_bucket(struct s3_req *r);
 void s3_delete_bucket(struct s3_req *r);

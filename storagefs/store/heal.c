@@ -273,6 +273,8 @@ int store_heal_count(struct store *st, const char *bucket, const char *key, size
 			st->vols[t]->path, bucket, key_len, (unsigned long long)hv.best, err);
 		rc = rc ? rc : vol_fault(st->vols[t], err, "heal");
 		*fixed += !err;
+		if (!err)
+			__atomic_fetch_add(&st->healed, 1, __ATOMIC_RELAXED);
 		good[t] = !err;
 	}
 	if (!rc && nt == st->replicas)

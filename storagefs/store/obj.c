@@ -151,6 +151,7 @@ static int obj_load(struct vol *v, const char *bucket, const char *key, size_t k
 	if (rc)
 		return rc;
 	(*out)->v = v;
+	vol_count(&v->n_reads, 1);
 	snprintf((*out)->bucket, sizeof((*out)->bucket), "%s", bucket);
 	memcpy((*out)->key, key, key_len);
 	(*out)->key_len = key_len;
@@ -272,8 +273,10 @@ static int read_block(struct rep_obj *o, int i, int64_t blk, void *dst, size_t l
 		return rc;
 	if (crc32c(0, dst, len) != o->crcs[o->segs[i].crc0 + blk]) {
 		log_corrupt(o, "crc_mismatch", i, blk);
+		vol_count(&o->v->n_errors, 1);
 		return -EBADMSG;
 	}
+	vol_count(&o->v->n_read_bytes, len);
 	return 0;
 }
 
@@ -283,8 +286,10 @@ static int inline_check(struct rep_obj *o)
 		return 0;
 	if (crc32c(0, o->inl, (size_t)o->info.size) != o->crcs[0]) {
 		log_corrupt(o, "crc_mismatch", -1, 0);
+		vol_count(&o->v->n_errors, 1);
 		return -EBADMSG;
 	}
+	vol_count(&o->v->n_read_bytes, (uint64_t)o->info.size);
 	o->inl_ok = true;
 	return 0;
 }

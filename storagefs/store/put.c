@@ -470,6 +470,8 @@ static int rep_commit(struct put_rep *r)
 	/* Committed: a failed rename only delays the move, readers look in tmp/ too. */
 	if (p->file)
 		vol_file_publish(r->v, r->id);
+	vol_count(&r->v->n_writes, 1);
+	vol_count(&r->v->n_write_bytes, (uint64_t)p->size);
 	return 0;
 
 out_unlink:

@@ -170,11 +170,14 @@ static void scrub_begin_pass(struct store *st, int vi, struct scrub_vol *sv)
 	struct vconn *c = vol_reader(v);
 	sqlite3_stmt *s = NULL;
 
-	sv->objects = sv->bytes = sv->repaired = sv->errors = sv->total = 0;
+	__atomic_store_n(&sv->objects, 0, __ATOMIC_RELAXED);
+	__atomic_store_n(&sv->repaired, 0, __ATOMIC_RELAXED);
+	__atomic_store_n(&sv->total, 0, __ATOMIC_RELAXED);
+	sv->bytes = sv->errors = 0;
 	sv->start_ms = sv->logged_ms = mono_ms();
 	if (sqlite3_prepare_v2(c->db, "SELECT count(*) FROM objects", -1, &s, NULL) == SQLITE_OK &&
 	    sqlite3_step(s) == SQLITE_ROW)
-		sv->total = sqlite3_column_int64(s, 0);
+		__atomic_store_n(&sv->total, sqlite3_column_int64(s, 0), __ATOMIC_RELAXED);
 	sqlite3_finalize(s);
 	vol_reader_put(c);
 }
@@ -202,22 +205,36 @@ static int scrub_step(struct store *st, int vi)
 		if (scrub_owner(st, vi, k)) {
 			rc = store_heal_count(st, k->bucket, k->key, k->key_len, &fixed);
 			sv->errors += rc != 0;	/* logged by heal; the walk goes on */
-			sv->repaired += fixed;
+			__atomic_fetch_add(&sv->repaired, fixed, __ATOMIC_RELAXED);
 			sv->bytes += k->size * st->replicas;
 		}
-		sv->objects++;
+		__atomic_fetch_add(&sv->objects, 1, __ATOMIC_RELAXED);
 		sv->at = *k;
 	}
 	if (n == 0) {
 		scrub_log(st, vi, sv, true);
 		memset(&sv->at, 0, sizeof(sv->at));
-		sv->pass++;
+		__atomic_fetch_add(&sv->pass, 1, __ATOMIC_RELAXED);
 		scrub_begin_pass(st, vi, sv);
 	} else if (mono_ms() - sv->logged_ms >= SCRUB_LOG_MS) {
 		scrub_log(st, vi, sv, false);
 	}
 	rc = ckpt_save(v, sv);
 	return rc ? vol_fault(v, rc, "scrub") : n;
+}
+
+void store_scrub_stats(struct store *st, int vi, struct store_disk_status *d)
+{
+	const struct scrub_vol *sv;
+
+	if (!st->scrub)
+		return;
+	/* Read without the scrubber's cooperation: figures for humans, a batch apart at worst. */
+	sv = &st->scrub->vol[vi];
+	d->scrub_pass = __atomic_load_n(&sv->pass, __ATOMIC_RELAXED);
+	d->scrub_objects = __atomic_load_n(&sv->objects, __ATOMIC_RELAXED);
+	d->scrub_total = __atomic_load_n(&sv->total, __ATOMIC_RELAXED);
+	d->scrub_repaired = __atomic_load_n(&sv->repaired, __ATOMIC_RELAXED);
 }
 
 int store_scrub_once(struct store *st)

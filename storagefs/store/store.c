@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <time.h>
 
 #include "../../lib/log.h"
@@ -495,6 +496,7 @@ static void heal_run(void *arg)
 	if (rc)
 		log_warnx("store_heal_failed bucket=%s key_len=%zu rc=%d", j->bucket, j->key_len, rc);
 	free(j);
+	__atomic_fetch_sub(&st->heal_queued, 1, __ATOMIC_RELAXED);
 	store_bg_end(st);
 }
 
@@ -512,8 +514,10 @@ void store_heal_queue(struct store *st, const char *bucket, const char *key, siz
 	memcpy(j->key, key, key_len);
 	j->key_len = key_len;
 	store_bg_begin(st);
+	__atomic_fetch_add(&st->heal_queued, 1, __ATOMIC_RELAXED);
 	if (workq_submit(st->healq, heal_run, j)) {
 		log_warnx("store_heal_queue_failed bucket=%s rc=%d", bucket, -ENOMEM);
+		__atomic_fetch_sub(&st->heal_queued, 1, __ATOMIC_RELAXED);
 		store_bg_end(st);
 		free(j);
 	}
@@ -525,6 +529,48 @@ void store_heal_drain(struct store *st)
 	while (st->heal_pending > 0)
 		pthread_cond_wait(&st->cv, &st->mu);
 	pthread_mutex_unlock(&st->mu);
+}
+
+/* --- status --- */
+
+static void disk_status(struct store *st, int i, struct store_disk_status *d)
+{
+	struct vol *v = st->vols[i];
+	struct statvfs vfs;
+
+	memset(d, 0, sizeof(*d));
+	snprintf(d->path, sizeof(d->path), "%s", v->path);
+	snprintf(d->id, sizeof(d->id), "%s", v->id_hex);
+	d->online = vol_online(v);
+	if (d->online && fstatvfs(v->dirfd, &vfs) == 0) {
+		d->size_bytes = (uint64_t)vfs.f_blocks * vfs.f_frsize;
+		d->free_bytes = (uint64_t)vfs.f_bavail * vfs.f_frsize;
+	}
+	d->reads = __atomic_load_n(&v->n_reads, __ATOMIC_RELAXED);
+	d->read_bytes = __atomic_load_n(&v->n_read_bytes, __ATOMIC_RELAXED);
+	d->writes = __atomic_load_n(&v->n_writes, __ATOMIC_RELAXED);
+	d->write_bytes = __atomic_load_n(&v->n_write_bytes, __ATOMIC_RELAXED);
+	d->errors = __atomic_load_n(&v->n_errors, __ATOMIC_RELAXED);
+	store_scrub_stats(st, i, d);
+}
+
+int store_status(struct store *st, struct store_status *out, struct store_disk_status *disks,
+		 int max)
+{
+	int n = 0;
+
+	memset(out, 0, sizeof(*out));
+	out->disks = st->nvols;
+	out->replicas = st->replicas;
+	out->write_quorum = st->quorum;
+	out->heal_queue = __atomic_load_n(&st->heal_queued, __ATOMIC_RELAXED);
+	out->healed = __atomic_load_n(&st->healed, __ATOMIC_RELAXED);
+	for (int i = 0; i < st->nvols; i++) {
+		out->online += vol_online(st->vols[i]);
+		if (n < max)
+			disk_status(st, i, &disks[n++]);
+	}
+	return n;
 }
 
 /* --- open / close --- */

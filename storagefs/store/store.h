@@ -55,6 +55,29 @@ int store_heal(struct store *st, const char *bucket, const char *key, size_t key
 /* Waits until the background replica commits and the repair queue (fed by failed
  * replicas and corrupt reads) are done. */
 void store_heal_drain(struct store *st);
+/* --- status (for the status endpoint and /metrics) --- */
+
+struct store_disk_status {
+	char path[256];
+	char id[33];			/* the disk (volume) id, hex */
+	bool online;
+	uint64_t size_bytes, free_bytes;	/* statvfs of the data directory */
+	uint64_t reads, read_bytes;	/* replicas opened for reading, bytes verified */
+	uint64_t writes, write_bytes;	/* replica commits, their bytes */
+	uint64_t errors;		/* I/O errors, failed commits, corrupt blocks */
+	int64_t scrub_pass, scrub_objects, scrub_total, scrub_repaired;
+};
+
+struct store_status {
+	int disks, online, replicas, write_quorum;
+	int64_t heal_queue;		/* repairs waiting or running */
+	int64_t healed;			/* replicas restored since start */
+};
+
+/* Fills *out and up to max disks (in configuration order); returns the disks filled. */
+int store_status(struct store *st, struct store_status *out, struct store_disk_status *disks,
+		 int max);
+
 /* One full scrub pass over every volume now, without the I/O budget: every key verified
  * and repaired, agreed tombstones purged, the checkpoint saved as it goes. (blocking) */
 int store_scrub_once(struct store *st);

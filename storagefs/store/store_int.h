@@ -37,6 +37,8 @@ struct store {
 	pthread_cond_t cv;
 	bool stopping, prober_on;
 	int heal_pending;		/* background commits and repairs */
+	int64_t heal_queued;		/* repairs queued or running (atomic) */
+	int64_t healed;			/* replicas restored (atomic) */
 	pthread_t prober;
 	struct store_scrub *scrub;	/* scrub.c's state */
 	int scrub_pct;			/* I/O budget, % of the disks' time; 0: no thread */
@@ -44,6 +46,8 @@ struct store {
 	pthread_t scrubber;
 };
 
+/* The scrubber's counters for volume vi (zeros before its first batch). */
+void store_scrub_stats(struct store *st, int vi, struct store_disk_status *d);
 /* Sleeps ms (or until store_close); true when the store is closing. */
 bool store_nap(struct store *st, int64_t ms);
 /* Allocates the scrubber's state and starts its thread when scrub_pct > 0. */

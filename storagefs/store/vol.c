@@ -453,6 +453,8 @@ static void vol_set_online(struct vol *v, bool on, const char *reason)
 
 int vol_fault(struct vol *v, int rc, const char *reason)
 {
+	if (rc && rc != -ENOENT && rc != -ESTALE && rc != -EEXIST)
+		vol_count(&v->n_errors, 1);
 	if (rc == -EIO || rc == -ENODEV || rc == -ENXIO)
 		vol_set_online(v, false, reason);
 	return rc;

@@ -54,6 +54,8 @@ struct vol {
 	uint64_t weight;		/* placement weight: capacity in GiB (>= 1) */
 	uint64_t max_version;		/* the highest objects.version at open */
 	int online;			/* atomic: 0 after an I/O error or a vanished dir */
+	uint64_t n_reads, n_read_bytes;	/* counters (relaxed atomics) for store_status */
+	uint64_t n_writes, n_write_bytes, n_errors;
 	dev_t dev;			/* the directory opened, to notice it vanishing */
 	ino_t ino;
 	pthread_mutex_t wmu;		/* the writer connection and the garbage lists */
@@ -80,6 +82,10 @@ int vol_open(const char *dir, const struct vol_label *want, struct vol **out);
  * disk's fault); logs one line. Returns rc. */
 int vol_fault(struct vol *v, int rc, const char *reason);
 bool vol_online(const struct vol *v);
+static inline void vol_count(uint64_t *counter, uint64_t n)
+{
+	__atomic_fetch_add(counter, n, __ATOMIC_RELAXED);
+}
 /* The periodic health check: offline when the directory vanished or its label is gone,
  * back online when the same directory (same label) is there again. */
 void vol_probe(struct vol *v);

@@ -553,3 +553,30 @@ TEST(replica_scrub_restores_and_purges)
 		CHECK_INT(q_int(fx.dirs[i], q), 1);
 	free(data);
 }
+
+TEST(replica_status_counters)
+{
+	struct store_disk_status d[RDIRS];
+	struct store_status s;
+	struct rfx fx;
+	uint64_t writes = 0;
+
+	CHECK_INT(rfx_open(&fx, 3, 3, 2), 0);
+	CHECK_INT(store_bucket_create(fx.st, "b"), 0);
+	CHECK_INT(rput(fx.st, "k", "12345", 5), 0);
+	store_heal_drain(fx.st);
+	CHECK_INT(rcheck(fx.st, "k", (const unsigned char *)"12345", 5), 0);
+	CHECK_INT(pull_disk(&fx, 0, false), 0);
+	CHECK_INT(store_status(fx.st, &s, d, RDIRS), 3);
+	CHECK_INT(s.disks, 3);
+	CHECK_INT(s.online, 2);
+	CHECK_INT(s.replicas, 3);
+	CHECK_INT(s.write_quorum, 2);
+	CHECK(!d[0].online && d[1].online && d[1].size_bytes > 0);
+	for (int i = 0; i < 3; i++)
+		writes += d[i].writes;
+	CHECK_INT(writes, 3);
+	CHECK(d[0].reads + d[1].reads + d[2].reads >= 2);
+	CHECK_INT(pull_disk(&fx, 0, true), 0);
+	store_close(fx.st);
+}
