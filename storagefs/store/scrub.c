@@ -34,6 +34,7 @@ struct scrub_vol {
 };
 
 struct store_scrub {
+	bool rebuild;			/* a new disk joined: every walk starts over */
 	struct scrub_vol vol[STORE_VOLS_MAX];
 	struct scrub_key keys[SCRUB_BATCH];
 };
@@ -193,6 +194,11 @@ static int scrub_step(struct store *st, int vi)
 	if (!sv->loaded) {
 		if ((rc = ckpt_load(v, sv)))
 			return rc;
+		if (st->scrub->rebuild) {
+			memset(&sv->at, 0, sizeof(sv->at));
+			log_info("store_rebuild_start vol=%s msg=\"a new disk joined: full pass\"",
+				 v->path);
+		}
 		sv->loaded = true;
 		scrub_begin_pass(st, vi, sv);
 	}
@@ -294,6 +300,11 @@ int store_scrub_start(struct store *st)
 	st->scrub = calloc(1, sizeof(*st->scrub));
 	if (!st->scrub)
 		return -ENOMEM;
+	/* A replaced (empty, newly labelled) disk among labelled ones: rebuild it now. */
+	for (int i = 0; i < st->nvols; i++) {
+		if (st->vols[i]->fresh && st->vols[i]->max_version == 0 && st->nvols > 1)
+			st->scrub->rebuild = true;
+	}
 	if (st->scrub_pct <= 0)
 		return 0;		/* only store_scrub_once (tests, tools) */
 	if ((rc = -pthread_create(&st->scrubber, NULL, scrub_main, st)))

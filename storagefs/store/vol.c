@@ -547,8 +547,10 @@ static int label_check(struct vol *v, const struct vol_label *want)
 	int rc = vol_label_read(v->path, &have);
 
 	memcpy(mine.disk, v->id, VOL_ID_LEN);
-	if (rc == -ENOENT)
+	if (rc == -ENOENT) {
+		v->fresh = true;
 		return label_write(v, &mine);
+	}
 	if (rc) {
 		log_errorx("store_label_unreadable vol=%s rc=%d", v->path, rc);
 		return rc;

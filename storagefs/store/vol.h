@@ -54,6 +54,7 @@ struct vol {
 	uint64_t weight;		/* placement weight: capacity in GiB (>= 1) */
 	uint64_t max_version;		/* the highest objects.version at open */
 	int online;			/* atomic: 0 after an I/O error or a vanished dir */
+	bool fresh;			/* labelled at this open: a new (or replaced) disk */
 	uint64_t n_reads, n_read_bytes;	/* counters (relaxed atomics) for store_status */
 	uint64_t n_writes, n_write_bytes, n_errors;
 	dev_t dev;			/* the directory opened, to notice it vanishing */

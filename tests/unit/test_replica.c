@@ -580,3 +580,37 @@ TEST(replica_status_counters)
 	CHECK_INT(pull_disk(&fx, 0, true), 0);
 	store_close(fx.st);
 }
+
+TEST(replica_rebuild_replaced_disk)
+{
+	unsigned char *data = malloc(RBIG);
+	char cmd[600];
+	struct rfx fx;
+	bool on[RDIRS];
+
+	pattern(data, RBIG, 6);
+	CHECK_INT(rfx_open(&fx, 4, 3, 2), 0);
+	CHECK_INT(store_bucket_create(fx.st, "b"), 0);
+	for (int i = 0; i < 24; i++) {
+		char key[16];
+
+		snprintf(key, sizeof(key), "r%02d", i);
+		CHECK_INT(rput(fx.st, key, data, i % 2 ? 300 : RBIG), 0);
+	}
+	store_close(fx.st);
+	/* disk 1 replaced by an empty one in the same slot */
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", fx.dirs[1]);
+	CHECK_INT(system(cmd), 0);
+	CHECK_INT(store_open(&fx.cfg, &fx.st), 0);
+	CHECK_INT(store_scrub_once(fx.st), 0);
+	for (int i = 0; i < 24; i++) {
+		char key[16];
+
+		snprintf(key, sizeof(key), "r%02d", i);
+		CHECK_INT(rows_of(&fx, 4, key, on), 3);
+		CHECK_INT(rcheck(fx.st, key, data, i % 2 ? 300 : RBIG), 0);
+	}
+	CHECK(q_int(fx.dirs[1], "SELECT count(*) FROM objects") > 10);	/* ~3/4 of 24 */
+	store_close(fx.st);
+	free(data);
+}
