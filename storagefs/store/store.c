@@ -741,7 +741,12 @@ out_end:
 int store_row_drop(struct vol *v, const char *bucket, const char *key, size_t key_len,
 		   uint64_t below)
 {
-	return vol_fault(v, obj_drop_on(v, bucket, key, key_len, below), "io");
+	int rc = obj_drop_on(v, bucket, key, key_len, below);
+
+	if (rc)
+		log_warnx("store_row_drop vol=%s bucket=%s key_len=%zu rc=%d", v->path, bucket,
+			  key_len, rc);
+	return vol_fault(v, rc, "io");
 }
 
 /* Newest live row anywhere: 1 when the key exists (a live newest version), 0 if not. */
