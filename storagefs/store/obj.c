@@ -417,6 +417,7 @@ struct store_obj {
 	struct rep_obj *r;		/* the replica being read */
 	uint64_t version;
 	int ncand, ci;			/* volumes holding the newest version, placement order */
+	int first_ci;			/* the candidate first is read from */
 	int cand[STORE_VOLS_MAX];
 };
 
@@ -500,6 +501,7 @@ int store_obj_open(struct store *st, const char *bucket, const char *key, size_t
 		goto out_free;
 	}
 	o->r = o->first;
+	o->first_ci = o->ci;
 	*out = o;
 	return 0;
 
@@ -523,18 +525,39 @@ void store_obj_close(struct store_obj *o)
 	free(o);
 }
 
+/* Opens candidate ci if it still holds the version (first is reused, never reopened). */
+static struct rep_obj *obj_cand(struct store_obj *o, int ci)
+{
+	struct rep_obj *cur = o->r, *r = NULL;
+
+	if (ci == o->first_ci)
+		return o->first;
+	if (rep_open(o->st->vols[o->cand[ci]], cur->bucket, cur->key, cur->key_len, &r))
+		return NULL;
+	if (r->version != o->version) {
+		rep_close(r);	/* replaced meanwhile: not this version */
+		return NULL;
+	}
+	return r;
+}
+
 /* A bad block (or an unreadable file) on the current replica: queue its repair and move
- * to the next one holding the same version. false when there is none. */
+ * to the next candidate holding the same version, wrapping around (another block may be
+ * bad on that one: the caller retries each block on at most every candidate once). */
 static bool obj_switch(struct store_obj *o, int rc)
 {
-	struct rep_obj *cur = o->r, *next;
+	struct rep_obj *cur = o->r, *next = NULL;
+	int n;
 
 	if (rc != -EBADMSG && rc != -EIO)
 		return false;
 	vol_fault(cur->v, rc, "read");
 	store_heal_queue(o->st, cur->bucket, cur->key, cur->key_len);
-	if (obj_next(o, cur->bucket, cur->key, cur->key_len, &next))
+	for (n = 1; n < o->ncand && !next; n++)
+		next = obj_cand(o, (o->ci + n) % o->ncand);
+	if (!next)
 		return false;
+	o->ci = (o->ci + n - 1) % o->ncand;
 	log_warnx("store_replica_switch from=%s to=%s bucket=%s", cur->v->path, next->v->path,
 		  cur->bucket);
 	if (cur != o->first)
@@ -543,12 +566,27 @@ static bool obj_switch(struct store_obj *o, int rc)
 	return true;
 }
 
+/* Block by block, so that each block may come from a different replica. */
 int store_obj_read(struct store_obj *o, int64_t pos, void *buf, size_t len)
 {
-	int rc;
+	unsigned char *out = buf;
+	int rc = 0;
 
-	while ((rc = rep_read(o->r, pos, buf, len)) && obj_switch(o, rc))
-		;
+	int64_t size = o->first->info.size;
+
+	if (pos < 0 || (int64_t)len > size || pos > size - (int64_t)len)
+		return -EINVAL;
+	while (len && !rc) {
+		size_t n = (size_t)(STORE_BLOCK - pos % STORE_BLOCK);
+
+		n = n < len ? n : len;
+		for (int tries = 1; (rc = rep_read(o->r, pos, out, n)) && tries < o->ncand &&
+		     obj_switch(o, rc); tries++)
+			;
+		out += n;
+		pos += (int64_t)n;
+		len -= n;
+	}
 	return rc;
 }
 
@@ -557,8 +595,8 @@ ssize_t store_obj_send(struct store_obj *o, int sock, int64_t *pos, size_t max, 
 	bool sending = false;
 	ssize_t n;
 
-	while ((n = rep_send(o->r, sock, pos, max, scratch, &sending)) < 0 && !sending &&
-	       obj_switch(o, (int)n))
+	for (int tries = 1; (n = rep_send(o->r, sock, pos, max, scratch, &sending)) < 0 &&
+	     !sending && tries < o->ncand && obj_switch(o, (int)n); tries++)
 		;
 	return n;
 }

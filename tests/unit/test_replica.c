@@ -614,3 +614,34 @@ TEST(replica_rebuild_replaced_disk)
 	store_close(fx.st);
 	free(data);
 }
+
+TEST(replica_each_block_from_a_good_copy)
+{
+	unsigned char *data = malloc(RBIG), b = 0;
+	char path[512];
+	struct rfx fx;
+	bool on[RDIRS];
+	int blk = 0, fd;
+
+	pattern(data, RBIG, 7);
+	CHECK_INT(rfx_open(&fx, 3, 3, 2), 0);
+	CHECK_INT(store_bucket_create(fx.st, "b"), 0);
+	CHECK_INT(rput(fx.st, "k", data, RBIG), 0);
+	store_close(fx.st);
+	CHECK_INT(rows_of(&fx, 3, "k", on), 3);
+	/* block 0 bad on disk 0, block 1 on disk 1, block 2 on disk 2: no replica is whole */
+	for (int i = 0; i < 3; i++, blk++) {
+		CHECK_INT(data_path(fx.dirs[i], "k", path, sizeof(path)), 0);
+		fd = open(path, O_RDWR);
+		CHECK(fd >= 0);
+		CHECK_INT(pread(fd, &b, 1, blk * STORE_BLOCK + 3), 1);
+		b ^= 1;
+		CHECK_INT(pwrite(fd, &b, 1, blk * STORE_BLOCK + 3), 1);
+		close(fd);
+	}
+	CHECK_INT(store_open(&fx.cfg, &fx.st), 0);
+	for (int i = 0; i < 3; i++)
+		CHECK_INT(rcheck(fx.st, "k", data, RBIG), 0);
+	store_close(fx.st);
+	free(data);
+}
