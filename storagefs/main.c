@@ -30,6 +30,9 @@ struct sfs_config {
 	const char *region;
 	const char *domain;
 	const char *log_level;
+	long replicas;
+	long write_quorum;
+	long scrub_budget_pct;
 	long threads;
 	long io_threads;
 	long max_conns;
@@ -48,6 +51,7 @@ static struct sfs_config cfg = {
 	.domain = "localhost",
 	.log_level = "info",
 	.io_threads = 8,
+	.scrub_budget_pct = 5,
 	.max_conns = 4096,
 	.header_timeout_ms = 10000,
 	.idle_timeout_ms = 60000,
@@ -58,6 +62,9 @@ static const struct config_opt sfs_opts[] = {
 	{ "config", CONFIG_STR, &cfg.config_file, 0, 0, "FILE", "read settings (same names as these flags) from FILE first" },
 	{ "listen", CONFIG_STR, &cfg.listen, 0, 0, "ADDR", "address to serve S3 on, host:port (default 127.0.0.1:9000; [::]:9000, :9000)" },
 	{ "data", CONFIG_LIST, &cfg.data, 0, 0, "DIR", "a data directory (one per disk); repeat for several" },
+	{ "replicas", CONFIG_INT, &cfg.replicas, 0, 16, "R", "copies of each object, on distinct disks (default 0 = min(3, disks))" },
+	{ "write-quorum", CONFIG_INT, &cfg.write_quorum, 0, 16, "W", "copies durable before a write is acknowledged (default 0 = R/2+1); 1 <= W <= R <= disks" },
+	{ "scrub-budget-pct", CONFIG_INT, &cfg.scrub_budget_pct, 0, 100, "PCT", "share of disk time the background scrubber (verify + repair every replica) may use (default 5; 0 = off)" },
 	{ "access-key", CONFIG_LIST, &cfg.access_keys, 0, 0, "AK", "an access key; repeat together with --secret-key for several" },
 	{ "secret-key", CONFIG_LIST, &cfg.secret_keys, 0, 0, "SK", "the secret key of the access key in the same position" },
 	{ "region", CONFIG_STR, &cfg.region, 0, 0, "REGION", "the region clients sign for (default us-east-1)" },
@@ -83,7 +90,8 @@ static void usage(FILE *out)
 		"\n"
 		"Serves an S3-compatible API (SigV4, presigned URLs, multipart, listing v1/v2,\n"
 		"ranges, conditionals, copy, multi-delete) over HTTP/1.1 from local data directories.\n"
-		"Every write is durable before it is acknowledged; every read is checksum-verified.\n"
+		"Every write is durable on W of its R disks before it is acknowledged (fewer: 503\n"
+		"ServiceUnavailable); every read is checksum-verified and falls back to another replica.\n"
 		"\n"
 		"options:\n");
 	config_usage(out, sfs_opts, NOPTS);
@@ -91,6 +99,10 @@ static void usage(FILE *out)
 		"\n"
 		"environment:\n"
 		"  CAIRN_ACCESS_KEY, CAIRN_SECRET_KEY   a key pair, used when none is given otherwise\n"
+		"\n"
+		"Node status: GET /?cairn-status (JSON) and GET /?cairn-metrics (Prometheus text),\n"
+		"both signed with SigV4 like any S3 request. A data directory is labelled for this node\n"
+		"at first use (DIR/.cairn/format); one labelled for another node is refused.\n"
 		"\n"
 		"It logs one line 'ready listen=ADDR' once it accepts requests. SIGTERM or SIGINT stop\n"
 		"accepting, let in-flight requests finish (up to %d s), and exit 0.\n"
@@ -148,6 +160,22 @@ static int load_creds(struct sigv4_cred *creds)
 	return n;
 }
 
+/* 1 <= W <= R <= disks, with the defaults filled in (R = min(3, disks), W = R/2 + 1). */
+static int check_replicas(void)
+{
+	long r = cfg.replicas ? cfg.replicas : (cfg.data.n < 3 ? cfg.data.n : 3);
+	long w = cfg.write_quorum ? cfg.write_quorum : r / 2 + 1;
+
+	if (r > cfg.data.n || w > r) {
+		fprintf(stderr, "storagefsd: need 1 <= --write-quorum (%ld) <= --replicas (%ld) <= number of --data directories (%d)\n",
+			w, r, cfg.data.n);
+		return -1;
+	}
+	cfg.replicas = r;
+	cfg.write_quorum = w;
+	return 0;
+}
+
 /* Reads options: the config file (if named anywhere on the command line) first, so
  * flags override it. Returns 0, 1 to exit successfully, or -1. */
 static int load_config(int argc, char **argv)
@@ -182,7 +210,7 @@ static int load_config(int argc, char **argv)
 		fprintf(stderr, "storagefsd: no data directory: give --data DIR (see --help)\n");
 		return -1;
 	}
-	return 0;
+	return check_replicas();
 }
 
 static struct http_server *running_server;
@@ -196,7 +224,10 @@ static void on_stop_signal(int sig)
 
 static int serve(const struct sigv4_cred *creds, int ncreds)
 {
-	struct store_config scfg = { .dirs = cfg.data.v, .ndirs = cfg.data.n };
+	struct store_config scfg = { .dirs = cfg.data.v, .ndirs = cfg.data.n,
+				     .replicas = (int)cfg.replicas,
+				     .write_quorum = (int)cfg.write_quorum,
+				     .scrub_budget_pct = (int)cfg.scrub_budget_pct };
 	struct store *st = NULL;
 	struct workq *wq = NULL;
 	struct s3_ctx *s3 = NULL;
@@ -238,8 +269,9 @@ static int serve(const struct sigv4_cred *creds, int ncreds)
 	sigemptyset(&sa.sa_mask);
 	sigaction(SIGTERM, &sa, NULL);
 	sigaction(SIGINT, &sa, NULL);
-	log_msg(LOG_LVL_INFO, 0, "ready listen=%s disks=%d region=%s version=%s",
-		http_server_addr(srv), cfg.data.n, cfg.region, SFS_VERSION);
+	log_msg(LOG_LVL_INFO, 0, "ready listen=%s disks=%d replicas=%ld write_quorum=%ld region=%s version=%s",
+		http_server_addr(srv), cfg.data.n, cfg.replicas, cfg.write_quorum, cfg.region,
+		SFS_VERSION);
 	err = http_server_run(srv);
 	running_server = NULL;
 	log_msg(LOG_LVL_INFO, 0, "stopped err=%d", err);
@@ -272,7 +304,8 @@ int main(int argc, char **argv)
 		return 2;
 	}
 	if (cfg.check_only) {
-		printf("storagefsd: configuration ok (%d data directories, %d keys)\n", cfg.data.n, ncreds);
+		printf("storagefsd: configuration ok (%d data directories, replicas=%ld, write-quorum=%ld, %d keys)\n",
+		       cfg.data.n, cfg.replicas, cfg.write_quorum, ncreds);
 		return 0;
 	}
 	log_init("storagefsd", level, cfg.use_syslog);

@@ -58,12 +58,15 @@ static const struct { const char *code; int status; const char *msg; } s3_errors
 	[S3E_NO_SUCH_LIFECYCLE] = { "NoSuchLifecycleConfiguration", 404, "The lifecycle configuration does not exist" },
 	[S3E_NO_SUCH_TAGSET] = { "NoSuchTagSet", 404, "The TagSet does not exist" },
 	[S3E_NO_SUCH_ENCRYPTION] = { "ServerSideEncryptionConfigurationNotFoundError", 404, "The server side encryption configuration was not found" },
+	[S3E_SERVICE_UNAVAILABLE] = { "ServiceUnavailable", 503, "Too few disks are available to store the object durably. Please retry." },
 	[S3E_INVALID_PART_NUMBER] = { "InvalidArgument", 400, "Part number must be an integer between 1 and 10000, inclusive" },
 };
 
 /* The operation table: the first row whose method, target and selector match wins, so
  * rows with a subresource or header selector come before their plain form. */
 static const struct s3_op s3_ops[] = {
+	{ "CairnStatus", HTTP_GET, S3_SERVICE, "cairn-status", NULL, s3_cairn_status },
+	{ "CairnMetrics", HTTP_GET, S3_SERVICE, "cairn-metrics", NULL, s3_cairn_metrics },
 	{ "ListBuckets", HTTP_GET, S3_SERVICE, NULL, NULL, s3_list_buckets },
 	{ "GetBucketLocation", HTTP_GET, S3_BUCKET, "location", NULL, s3_get_bucket_location },
 	{ "GetBucketVersioning", HTTP_GET, S3_BUCKET, "versioning", NULL, s3_get_bucket_versioning },
@@ -261,6 +264,8 @@ enum s3_err s3_err_from_errno(int err)
 		return S3E_SLOW_DOWN;
 	case -ENAMETOOLONG:
 		return S3E_KEY_TOO_LONG;
+	case -STORE_ENOQUORUM:		/* fewer than W replicas durable: nothing acknowledged */
+		return S3E_SERVICE_UNAVAILABLE;
 	default:
 		return S3E_INTERNAL;
 	}

@@ -32,7 +32,7 @@ enum s3_err {
 	S3E_SHA256_MISMATCH, S3E_SLOW_DOWN, S3E_STORAGE_FULL, S3E_BAD_REQUEST,
 	S3E_HEADERS_TOO_LARGE, S3E_URI_TOO_LONG, S3E_NO_SUCH_POLICY, S3E_NO_SUCH_CORS,
 	S3E_NO_SUCH_LIFECYCLE, S3E_NO_SUCH_TAGSET, S3E_NO_SUCH_ENCRYPTION, S3E_INVALID_PART_NUMBER,
-	S3E_HTTP_VERSION, S3E_COUNT
+	S3E_HTTP_VERSION, S3E_SERVICE_UNAVAILABLE, S3E_COUNT
 };
 
 struct s3_ctx {
@@ -170,6 +170,8 @@ int s3_parse_range(const char *v, size_t len, int64_t size, int64_t *start, int6
 void s3_put_stream(struct s3_req *r);
 
 void s3_list_buckets(struct s3_req *r);
+void s3_cairn_status(struct s3_req *r);
+void s3_cairn_metrics(struct s3_req *r);
 void s3_create_bucket(struct s3_req *r);
 void s3_head_bucket(struct s3_req *r);
 void s3_delete_bucket(struct s3_req *r);

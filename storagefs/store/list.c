@@ -1,4 +1,5 @@
-/* list.c — listings over every volume: a k-way merge of per-volume cursors in byte order,
+/* list.c — listings over every volume: a k-way merge of per-volume cursors in byte order
+ * where the newest version of a key wins and a winning tombstone hides it,
  * delimiter roll-up that seeks past a common prefix instead of reading its keys, and the
  * multipart upload listing. Memory per call: one cursor per volume and two key buffers. */
 #include "store_int.h"
@@ -71,10 +72,14 @@ static void run_open(struct list_run *r, struct store *st, enum vol_stmt stmt,
 		     const void *bound, size_t len)
 {
 	/* Ascending volume order: the reader pools are always taken in the same order. */
-	for (r->n = 0; r->n < st->nvols; r->n++) {
+	r->n = 0;
+	for (int i = 0; i < st->nvols; i++) {
 		struct cursor *c = &r->cur[r->n];
 
-		c->v = st->vols[r->n];
+		if (!vol_online(st->vols[i]))
+			continue;	/* its replicas are on the other disks */
+		r->n++;
+		c->v = st->vols[i];
 		c->c = vol_reader(c->v);
 		c->s = c->c->st[stmt];
 		cur_seek(r, c, bound, len);
@@ -195,7 +200,13 @@ static int list_loop(struct list_run *r, const struct store_list_query *q,
 	int emitted = 0, stop = 0;
 
 	while (!stop && !r->err && (m = run_min(r))) {
-		size_t cp_len = rollup_len(m, q);
+		size_t cp_len;
+
+		if (sqlite3_column_int(m->s, 5) < 0) {
+			cur_step(r, m);		/* the newest version is a tombstone: deleted */
+			continue;
+		}
+		cp_len = rollup_len(m, q);
 
 		if (cp_len)
 			memcpy(cp, m->key, cp_len);	/* m->key dies when m seeks */
@@ -276,7 +287,9 @@ static struct cursor *upl_min(struct list_run *r)
 		if (cmp == 0)
 			cmp = strcmp((const char *)sqlite3_column_text(c->s, 1),
 				     (const char *)sqlite3_column_text(m->s, 1));
-		if (cmp < 0)
+		if (cmp == 0)
+			cur_step(r, c);		/* the same upload on another of its disks */
+		else if (cmp < 0)
 			m = c;
 	}
 	return m;

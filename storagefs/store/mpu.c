@@ -1,6 +1,8 @@
 /* mpu.c — multipart uploads: creating, completing (the object row whose segments are the
  * chosen part files, in one transaction), aborting, and reading uploads and parts. Parts
- * are written by put.c (store_part_begin); an upload lives on the volume its key places on. */
+ * are written by put.c (store_part_begin). An upload lives on the R disks its key places on
+ * (W must take it); its parts are written to each, and Complete commits the object row on
+ * each with one version stamp. */
 #include "store_int.h"
 
 #include <errno.h>
@@ -37,14 +39,33 @@ static int upload_ins(struct vol *v, struct vconn *w, const char *bucket, const 
 	return vol_exec(v, w, VS_UPLOAD_INS);
 }
 
+static int upload_ins_on(struct store *st, struct vol *v, const char *bucket,
+			const char *uid, const char *key, size_t key_len, const void *meta,
+			size_t meta_len)
+{
+	struct vconn *w;
+	int rc;
+
+	pthread_rwlock_rdlock(&st->bucket_lock);
+	if ((rc = vol_tx_begin(v, &w)))
+		goto out_unlock;
+	rc = store_bucket_check_tx(v, w, bucket);
+	if (!rc)
+		rc = upload_ins(v, w, bucket, uid, key, key_len, meta, meta_len);
+	rc = vol_tx_end(v, rc);
+out_unlock:
+	pthread_rwlock_unlock(&st->bucket_lock);
+	return vol_fault(v, rc, "upload");
+}
+
+static int upload_abort_on(struct vol *v, const char *bucket, const char *uid);
+
 int store_mpu_create(struct store *st, const char *bucket, const char *key, size_t key_len,
 		     const void *meta, size_t meta_len, char upload_id[STORE_UPLOAD_ID_MAX + 1])
 {
 	unsigned char rnd[UPLOAD_ID_BYTES];
-	int order[STORE_VOLS_MAX];
-	struct vconn *w;
-	struct vol *v;
-	int rc = store_check_key(key_len);
+	int vols[STORE_VOLS_MAX], ok[STORE_VOLS_MAX];
+	int n, nok = 0, err = 0, rc = store_check_key(key_len);
 
 	if (rc)
 		return rc;
@@ -55,18 +76,21 @@ int store_mpu_create(struct store *st, const char *bucket, const char *key, size
 	if ((rc = vol_random(rnd, sizeof(rnd))))
 		return rc;
 	hex_encode(rnd, sizeof(rnd), upload_id);
-	store_place(st, bucket, key, key_len, order);
-	v = st->vols[order[0]];
-	pthread_rwlock_rdlock(&st->bucket_lock);
-	if ((rc = vol_tx_begin(v, &w)))
-		goto out_unlock;
-	rc = store_bucket_check_tx(v, w, bucket);
-	if (!rc)
-		rc = upload_ins(v, w, bucket, upload_id, key, key_len, meta, meta_len);
-	rc = vol_tx_end(v, rc);
-out_unlock:
-	pthread_rwlock_unlock(&st->bucket_lock);
-	return rc;
+	if ((n = store_targets(st, bucket, key, key_len, vols)) < st->quorum)
+		return -STORE_ENOQUORUM;
+	for (int i = 0; i < n; i++) {
+		rc = upload_ins_on(st, st->vols[vols[i]], bucket, upload_id, key, key_len, meta,
+				   meta_len);
+		if (!rc)
+			ok[nok++] = vols[i];
+		else if (!err)
+			err = rc;
+	}
+	if (nok >= st->quorum)
+		return 0;
+	for (int i = 0; i < nok; i++)
+		upload_abort_on(st->vols[ok[i]], bucket, upload_id);
+	return nok ? -STORE_ENOQUORUM : store_quorum_err(err);
 }
 
 /* The upload's key (and meta when wanted) from connection c; -ENOENT. */
@@ -192,22 +216,39 @@ static int parts_garbage_all(struct vol *v, struct vconn *w, const char *bucket,
 	return rc;
 }
 
-int store_mpu_abort(struct store *st, const char *bucket, const char *upload_id)
+static int upload_abort_on(struct vol *v, const char *bucket, const char *uid)
 {
 	char key[STORE_KEY_MAX];
 	size_t key_len;
 	struct vconn *w;
-	struct vol *v;
-	int rc;
+	int rc = vol_tx_begin(v, &w);
+
+	if (rc)
+		return rc;
+	if (!(rc = upload_get(v, w, bucket, uid, key, &key_len, NULL)) &&
+	    !(rc = parts_garbage_all(v, w, bucket, uid)))
+		rc = parts_drop(v, w, bucket, uid);
+	return vol_fault(v, vol_tx_end(v, rc), "abort");
+}
+
+/* Every disk holding the upload; it is gone once one abort succeeded (the others are
+ * retried by the next abort, or found by listing). */
+int store_mpu_abort(struct store *st, const char *bucket, const char *upload_id)
+{
+	int vols[STORE_VOLS_MAX];
+	int n, done = 0, err = 0;
 
 	if (store_check_bucket(bucket) || !upload_id)
 		return -ENOENT;
-	if ((rc = store_upload_vol(st, bucket, upload_id, &v)) || (rc = vol_tx_begin(v, &w)))
-		return rc;
-	if (!(rc = upload_get(v, w, bucket, upload_id, key, &key_len, NULL)) &&
-	    !(rc = parts_garbage_all(v, w, bucket, upload_id)))
-		rc = parts_drop(v, w, bucket, upload_id);
-	return vol_tx_end(v, rc);
+	if ((n = store_upload_vols(st, bucket, upload_id, vols)) < 0)
+		return n;
+	for (int i = 0; i < n; i++) {
+		int rc = upload_abort_on(st->vols[vols[i]], bucket, upload_id);
+
+		done += !rc;
+		err = rc && !err ? rc : err;
+	}
+	return done ? 0 : err;
 }
 
 /* --- complete --- */
@@ -400,28 +441,60 @@ out_free:
 	return rc;
 }
 
-int store_mpu_complete(struct store *st, const char *bucket, const char *upload_id,
-		       const struct store_mpu_part *parts, int nparts,
-		       struct store_objinfo *out)
+static int mpu_complete_on(struct store *st, struct vol *v, const char *bucket,
+			   const char *upload_id, const struct store_mpu_part *parts, int nparts,
+			   uint64_t version, struct store_objinfo *out)
 {
 	struct vconn *w;
-	struct vol *v;
 	int rc;
 
-	if (store_check_bucket(bucket) || !upload_id)
-		return -ENOENT;
-	if ((rc = store_upload_vol(st, bucket, upload_id, &v)))
-		return rc;
-	if (nparts < 1 || nparts > STORE_PARTS_MAX)
-		return -EINVAL;
 	pthread_rwlock_rdlock(&st->bucket_lock);
 	if ((rc = vol_tx_begin(v, &w)))
 		goto out_unlock;
 	rc = store_bucket_check_tx(v, w, bucket);
 	if (!rc)
-		rc = mp_complete_tx(v, w, bucket, upload_id, parts, nparts, store_version(st), out);
+		rc = mp_complete_tx(v, w, bucket, upload_id, parts, nparts, version, out);
 	rc = vol_tx_end(v, rc);
 out_unlock:
 	pthread_rwlock_unlock(&st->bucket_lock);
-	return rc;
+	return vol_fault(v, rc, "complete");
+}
+
+/* The same version on every disk of the upload; W must succeed. A disk that failed
+ * (a part replica it missed) drops its upload and gets a repair of the object. */
+int store_mpu_complete(struct store *st, const char *bucket, const char *upload_id,
+		       const struct store_mpu_part *parts, int nparts,
+		       struct store_objinfo *out)
+{
+	int vols[STORE_VOLS_MAX], failed[STORE_VOLS_MAX];
+	int n, nok = 0, nfail = 0, err = 0;
+	char key[STORE_KEY_MAX];
+	uint64_t version;
+	size_t key_len;
+
+	if (store_check_bucket(bucket) || !upload_id)
+		return -ENOENT;
+	if ((n = store_mpu_get(st, bucket, upload_id, key, &key_len)) ||
+	    (n = store_upload_vols(st, bucket, upload_id, vols)) < 0)
+		return n;
+	if (nparts < 1 || nparts > STORE_PARTS_MAX)
+		return -EINVAL;
+	version = store_version(st);
+	for (int i = 0; i < n; i++) {
+		int rc = mpu_complete_on(st, st->vols[vols[i]], bucket, upload_id, parts, nparts,
+					 version, out);
+
+		if (!rc)
+			nok++;
+		else
+			failed[nfail++] = vols[i];
+		err = rc && !err ? rc : err;
+	}
+	if (nok == 0)
+		return store_quorum_err(err);
+	for (int i = 0; i < nfail; i++)
+		upload_abort_on(st->vols[failed[i]], bucket, upload_id);
+	if (nfail || nok < st->replicas)
+		store_heal_queue(st, bucket, key, key_len);
+	return nok >= st->quorum ? 0 : -STORE_ENOQUORUM;
 }

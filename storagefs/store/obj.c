@@ -1,6 +1,7 @@
-/* obj.c — reading an object: the row lookup into one allocation (info, segments, block
- * checksums, inline bytes or a scratch block), lazy opening of segment files, and reads and
- * sends that verify the CRC32C of every block before any of its bytes leave. */
+/* obj.c — reading an object: the newest version across the disks, one replica's row in one
+ * allocation (info, segments, block checksums, inline bytes or a scratch block), lazy
+ * opening of segment files, reads and sends that verify the CRC32C of every block before
+ * any of its bytes leave, and switching to another replica when a block is bad. */
 #include "store_int.h"
 
 #include <errno.h>
@@ -17,33 +18,7 @@
 #define OPEN_TRIES	3	/* row lookups when the file vanished under a concurrent replace */
 #define LOG_KEY_MAX	128
 
-struct obj_seg {
-	unsigned char id[VOL_ID_LEN];
-	int64_t off;		/* of its first byte in the object */
-	int64_t size;
-	int64_t crc0;		/* index of its first block in crcs */
-};
-
-struct store_obj {
-	struct store_objinfo info;
-	struct vol *v;
-	char bucket[STORE_BUCKET_MAX + 1];
-	size_t key_len;
-	char key[STORE_KEY_MAX];
-	int nsegs;			/* 0 with inl set: an inline object */
-	struct obj_seg *segs;
-	uint32_t *crcs;
-	const unsigned char *inl;
-	bool inl_ok;			/* the inline bytes were verified */
-	int cur;			/* the segment whose file fd is, -1 for none */
-	int fd;
-	int ok_seg;			/* the last block verified by store_obj_send */
-	int64_t ok_blk;
-	unsigned char *scratch;		/* one block, for reads of part of a block */
-	_Alignas(8) unsigned char mem[];	/* segs, crcs, then inline bytes or scratch */
-};
-
-static void log_corrupt(const struct store_obj *o, const char *what, int seg, int64_t blk)
+static void log_corrupt(const struct rep_obj *o, const char *what, int seg, int64_t blk)
 {
 	char key[LOG_KEY_MAX + 1];
 	size_t n = o->key_len < LOG_KEY_MAX ? o->key_len : LOG_KEY_MAX;
@@ -88,7 +63,7 @@ static int row_shape(sqlite3_stmt *s, int64_t size, int *nsegs, size_t *ncrcs)
 	return 0;
 }
 
-static void fill_segs(struct store_obj *o, const unsigned char *segs)
+static void fill_segs(struct rep_obj *o, const unsigned char *segs)
 {
 	int64_t off = 0, crc0 = 0;
 
@@ -113,11 +88,11 @@ static const void *col_blob(sqlite3_stmt *s, int i)
 }
 
 /* One allocation from the current row of VS_OBJ_GET. */
-static int obj_from_row(sqlite3_stmt *s, struct store_obj **out)
+static int obj_from_row(sqlite3_stmt *s, struct rep_obj **out)
 {
 	int64_t size = sqlite3_column_int64(s, 0);
 	size_t ncrcs, tail;
-	struct store_obj *o;
+	struct rep_obj *o;
 	int nsegs, rc = row_shape(s, size, &nsegs, &ncrcs);
 
 	if (rc)
@@ -137,6 +112,7 @@ static int obj_from_row(sqlite3_stmt *s, struct store_obj **out)
 	o->info.mtime_ms = sqlite3_column_int64(s, 1);
 	snprintf(o->info.etag, sizeof(o->info.etag), "%s", (const char *)sqlite3_column_text(s, 2));
 	o->info.nparts = sqlite3_column_int(s, 3);
+	o->version = (uint64_t)sqlite3_column_int64(s, 8);
 	o->info.meta_len = (size_t)sqlite3_column_bytes(s, 4);
 	memcpy(o->info.meta, col_blob(s, 4), o->info.meta_len);
 	memcpy(o->crcs, col_blob(s, 5), ncrcs * CRC_LEN);
@@ -151,7 +127,7 @@ static int obj_from_row(sqlite3_stmt *s, struct store_obj **out)
 }
 
 static int obj_load(struct vol *v, const char *bucket, const char *key, size_t key_len,
-		    struct store_obj **out)
+		    struct rep_obj **out)
 {
 	struct vconn *c = vol_reader(v);
 	sqlite3_stmt *s = c->st[VS_OBJ_GET];
@@ -160,12 +136,14 @@ static int obj_load(struct vol *v, const char *bucket, const char *key, size_t k
 	sqlite3_bind_text(s, 1, bucket, -1, SQLITE_STATIC);
 	store_bind_blob(s, 2, key, key_len);
 	rc = sqlite3_step(s);
-	if (rc == SQLITE_ROW)
+	if (rc == SQLITE_ROW && sqlite3_column_int(s, 3) < 0)
+		rc = -ENOENT;		/* a tombstone */
+	else if (rc == SQLITE_ROW)
 		rc = obj_from_row(s, out);
 	else if (rc == SQLITE_DONE)
 		rc = -ENOENT;
 	else
-		rc = vol_sqlerr(v, c->db, rc, "obj_get");
+		rc = vol_fault(v, vol_sqlerr(v, c->db, rc, "obj_get"), "sql");
 	sqlite3_reset(s);
 	vol_reader_put(c);
 	if (rc == -EBADMSG)
@@ -173,6 +151,7 @@ static int obj_load(struct vol *v, const char *bucket, const char *key, size_t k
 	if (rc)
 		return rc;
 	(*out)->v = v;
+	vol_count(&v->n_reads, 1);
 	snprintf((*out)->bucket, sizeof((*out)->bucket), "%s", bucket);
 	memcpy((*out)->key, key, key_len);
 	(*out)->key_len = key_len;
@@ -181,11 +160,11 @@ static int obj_load(struct vol *v, const char *bucket, const char *key, size_t k
 
 /* Opens the first segment now: a file unlinked by a concurrent overwrite between the row
  * lookup and the open means "look the row up again". */
-static int obj_open_on(struct vol *v, const char *bucket, const char *key, size_t key_len,
-		       struct store_obj **out)
+int rep_open(struct vol *v, const char *bucket, const char *key, size_t key_len,
+	     struct rep_obj **out)
 {
 	for (int i = 0; i < OPEN_TRIES; i++) {
-		struct store_obj *o = NULL;
+		struct rep_obj *o = NULL;
 		int rc = obj_load(v, bucket, key, key_len, &o);
 
 		if (rc)
@@ -213,32 +192,7 @@ static int obj_open_on(struct vol *v, const char *bucket, const char *key, size_
 	return -EIO;
 }
 
-int store_obj_open(struct store *st, const char *bucket, const char *key, size_t key_len,
-		   struct store_obj **out)
-{
-	int order[STORE_VOLS_MAX];
-	int rc = store_check_key(key_len);
-
-	if (rc)
-		return rc;
-	if (store_check_bucket(bucket))
-		return -ENOENT;
-	store_place(st, bucket, key, key_len, order);
-	/* The placed volume first; the others hold keys placed by an older disk set. */
-	for (int i = 0; i < st->nvols; i++) {
-		rc = obj_open_on(st->vols[order[i]], bucket, key, key_len, out);
-		if (rc != -ENOENT)
-			return rc;
-	}
-	return -ENOENT;
-}
-
-const struct store_objinfo *store_obj_info(const struct store_obj *o)
-{
-	return &o->info;
-}
-
-void store_obj_close(struct store_obj *o)
+void rep_close(struct rep_obj *o)
 {
 	if (!o)
 		return;
@@ -249,7 +203,7 @@ void store_obj_close(struct store_obj *o)
 
 /* --- verified reads --- */
 
-static int seg_at(const struct store_obj *o, int64_t pos)
+static int seg_at(const struct rep_obj *o, int64_t pos)
 {
 	int lo = 0, hi = o->nsegs - 1;
 
@@ -266,7 +220,7 @@ static int seg_at(const struct store_obj *o, int64_t pos)
 
 /* Later segments open lazily (a 10,000-part object must not hold 10,000 fds); one that
  * vanished meanwhile was replaced under this reader. */
-static int seg_fd(struct store_obj *o, int i)
+static int seg_fd(struct rep_obj *o, int i)
 {
 	int fd;
 
@@ -305,7 +259,7 @@ static int pread_full(int fd, void *buf, size_t len, int64_t off)
 }
 
 /* Reads block blk of segment i (len bytes) into dst and checks it. */
-static int read_block(struct store_obj *o, int i, int64_t blk, void *dst, size_t len)
+static int read_block(struct rep_obj *o, int i, int64_t blk, void *dst, size_t len)
 {
 	int fd = seg_fd(o, i);
 	int rc;
@@ -319,19 +273,23 @@ static int read_block(struct store_obj *o, int i, int64_t blk, void *dst, size_t
 		return rc;
 	if (crc32c(0, dst, len) != o->crcs[o->segs[i].crc0 + blk]) {
 		log_corrupt(o, "crc_mismatch", i, blk);
+		vol_count(&o->v->n_errors, 1);
 		return -EBADMSG;
 	}
+	vol_count(&o->v->n_read_bytes, len);
 	return 0;
 }
 
-static int inline_check(struct store_obj *o)
+static int inline_check(struct rep_obj *o)
 {
 	if (o->inl_ok || o->info.size == 0)
 		return 0;
 	if (crc32c(0, o->inl, (size_t)o->info.size) != o->crcs[0]) {
 		log_corrupt(o, "crc_mismatch", -1, 0);
+		vol_count(&o->v->n_errors, 1);
 		return -EBADMSG;
 	}
+	vol_count(&o->v->n_read_bytes, (uint64_t)o->info.size);
 	o->inl_ok = true;
 	return 0;
 }
@@ -342,7 +300,7 @@ struct obj_pos {
 	int64_t rel, blk, boff, blen;
 };
 
-static struct obj_pos locate(const struct store_obj *o, int64_t pos)
+static struct obj_pos locate(const struct rep_obj *o, int64_t pos)
 {
 	struct obj_pos p;
 	int64_t left;
@@ -356,7 +314,7 @@ static struct obj_pos locate(const struct store_obj *o, int64_t pos)
 	return p;
 }
 
-int store_obj_read(struct store_obj *o, int64_t pos, void *buf, size_t len)
+int rep_read(struct rep_obj *o, int64_t pos, void *buf, size_t len)
 {
 	unsigned char *out = buf;
 	int rc;
@@ -392,7 +350,8 @@ int store_obj_read(struct store_obj *o, int64_t pos, void *buf, size_t len)
 	return 0;
 }
 
-static ssize_t send_inline(struct store_obj *o, int sock, int64_t *pos, size_t max)
+static ssize_t send_inline(struct rep_obj *o, int sock, int64_t *pos, size_t max,
+			   bool *sending)
 {
 	size_t n = (size_t)(o->info.size - *pos);
 	ssize_t sent;
@@ -400,6 +359,7 @@ static ssize_t send_inline(struct store_obj *o, int sock, int64_t *pos, size_t m
 
 	if (rc)
 		return rc;
+	*sending = true;
 	n = n < max ? n : max;
 	sent = send(sock, o->inl + *pos, n, MSG_NOSIGNAL | MSG_DONTWAIT);
 	if (sent < 0 && errno == ENOTSOCK)
@@ -412,7 +372,8 @@ static ssize_t send_inline(struct store_obj *o, int sock, int64_t *pos, size_t m
 
 /* One block per call: read and verify it into scratch, then sendfile() the wanted range of
  * it from the (immutable) file; a partial send resumes without verifying again. */
-ssize_t store_obj_send(struct store_obj *o, int sock, int64_t *pos, size_t max, void *scratch)
+static ssize_t rep_send(struct rep_obj *o, int sock, int64_t *pos, size_t max, void *scratch,
+			bool *sending)
 {
 	struct obj_pos p;
 	ssize_t sent;
@@ -425,16 +386,17 @@ ssize_t store_obj_send(struct store_obj *o, int sock, int64_t *pos, size_t max, 
 	if (*pos == o->info.size || max == 0)
 		return 0;
 	if (o->inl)
-		return send_inline(o, sock, pos, max);
+		return send_inline(o, sock, pos, max, sending);
 	p = locate(o, *pos);
 	if (o->ok_seg != p.seg || o->ok_blk != p.blk) {
 		if ((rc = read_block(o, p.seg, p.blk, scratch, (size_t)p.blen)))
-			return rc;
+			return rc;	/* nothing of this block went out: another replica may serve it */
 		o->ok_seg = p.seg;
 		o->ok_blk = p.blk;
 	}
 	if ((fd = seg_fd(o, p.seg)) < 0)
 		return fd;
+	*sending = true;
 	n = (size_t)(p.blen - p.boff);
 	n = n < max ? n : max;
 	off = (off_t)p.rel;
@@ -445,4 +407,196 @@ ssize_t store_obj_send(struct store_obj *o, int sock, int64_t *pos, size_t max, 
 		return -EIO;
 	*pos += sent;
 	return sent;
+}
+
+/* --- the object across replicas --- */
+
+struct store_obj {
+	struct store *st;
+	struct rep_obj *first;		/* its info is the object's for the handle's life */
+	struct rep_obj *r;		/* the replica being read */
+	uint64_t version;
+	int ncand, ci;			/* volumes holding the newest version, placement order */
+	int first_ci;			/* the candidate first is read from */
+	int cand[STORE_VOLS_MAX];
+};
+
+/* The newest version on any online volume, and which volumes hold it: 1, 0 (none or a
+ * tombstone), -errno. */
+static int obj_newest(struct store *st, const char *bucket, const char *key, size_t key_len,
+		      struct store_obj *o)
+{
+	int order[STORE_VOLS_MAX];
+	bool tomb = false;
+
+	store_place(st, bucket, key, key_len, order);
+	for (int i = 0; i < st->nvols; i++) {
+		struct vol *v = st->vols[order[i]];
+		struct vconn *c;
+		uint64_t ver;
+		bool t;
+		int rc;
+
+		if (!vol_online(v))
+			continue;
+		c = vol_reader(v);
+		rc = store_row_version(v, c, bucket, key, key_len, &ver, &t);
+		vol_reader_put(c);
+		if (rc == 1 && ver > o->version) {
+			o->version = ver;
+			o->ncand = 0;
+			tomb = t;
+		}
+		if (rc == 1 && ver == o->version)
+			o->cand[o->ncand++] = order[i];
+	}
+	return o->ncand && !tomb;
+}
+
+/* Opens the next candidate replica of the same version; -ENOENT when none is left. */
+static int obj_next(struct store_obj *o, const char *bucket, const char *key, size_t key_len,
+		    struct rep_obj **out)
+{
+	int rc = -ENOENT;
+
+	while (++o->ci < o->ncand) {
+		rc = rep_open(o->st->vols[o->cand[o->ci]], bucket, key, key_len, out);
+		if (rc == 0 && (*out)->version == o->version)
+			return 0;
+		if (rc == 0) {
+			rep_close(*out);	/* replaced meanwhile: not this version */
+			rc = -ENOENT;
+		}
+		if (rc != -ENOENT)
+			return rc;
+	}
+	return rc;
+}
+
+int store_obj_open(struct store *st, const char *bucket, const char *key, size_t key_len,
+		   struct store_obj **out)
+{
+	struct store_obj *o;
+	int err = 0, rc = store_check_key(key_len);
+
+	if (rc)
+		return rc;
+	if (store_check_bucket(bucket))
+		return -ENOENT;
+	if (!(o = malloc(sizeof(*o))))
+		return -ENOMEM;
+	o->st = st;
+	o->version = 0;
+	o->ncand = 0;
+	o->ci = -1;
+	if ((rc = obj_newest(st, bucket, key, key_len, o)) <= 0)
+		goto out_free;
+	/* A candidate that fails to open (bad row, I/O) yields to the next; it gets a repair. */
+	while ((rc = obj_next(o, bucket, key, key_len, &o->first)) && rc != -ENOENT) {
+		err = err ? err : rc;
+		store_heal_queue(st, bucket, key, key_len);
+	}
+	if (rc) {
+		rc = err ? err : rc;
+		goto out_free;
+	}
+	o->r = o->first;
+	o->first_ci = o->ci;
+	*out = o;
+	return 0;
+
+out_free:
+	free(o);
+	return rc ? rc : -ENOENT;
+}
+
+const struct store_objinfo *store_obj_info(const struct store_obj *o)
+{
+	return &o->first->info;
+}
+
+void store_obj_close(struct store_obj *o)
+{
+	if (!o)
+		return;
+	if (o->r != o->first)
+		rep_close(o->r);
+	rep_close(o->first);
+	free(o);
+}
+
+/* Opens candidate ci if it still holds the version (first is reused, never reopened). */
+static struct rep_obj *obj_cand(struct store_obj *o, int ci)
+{
+	struct rep_obj *cur = o->r, *r = NULL;
+
+	if (ci == o->first_ci)
+		return o->first;
+	if (rep_open(o->st->vols[o->cand[ci]], cur->bucket, cur->key, cur->key_len, &r))
+		return NULL;
+	if (r->version != o->version) {
+		rep_close(r);	/* replaced meanwhile: not this version */
+		return NULL;
+	}
+	return r;
+}
+
+/* A bad block (or an unreadable file) on the current replica: queue its repair and move
+ * to the next candidate holding the same version, wrapping around (another block may be
+ * bad on that one: the caller retries each block on at most every candidate once). */
+static bool obj_switch(struct store_obj *o, int rc)
+{
+	struct rep_obj *cur = o->r, *next = NULL;
+	int n;
+
+	if (rc != -EBADMSG && rc != -EIO)
+		return false;
+	vol_fault(cur->v, rc, "read");
+	store_heal_queue(o->st, cur->bucket, cur->key, cur->key_len);
+	for (n = 1; n < o->ncand && !next; n++)
+		next = obj_cand(o, (o->ci + n) % o->ncand);
+	if (!next)
+		return false;
+	o->ci = (o->ci + n - 1) % o->ncand;
+	log_warnx("store_replica_switch from=%s to=%s bucket=%s", cur->v->path, next->v->path,
+		  cur->bucket);
+	if (cur != o->first)
+		rep_close(cur);
+	o->r = next;
+	return true;
+}
+
+/* Block by block, so that each block may come from a different replica. */
+int store_obj_read(struct store_obj *o, int64_t pos, void *buf, size_t len)
+{
+	unsigned char *out = buf;
+	int rc = 0;
+
+	int64_t size = o->first->info.size;
+
+	if (pos < 0 || (int64_t)len > size || pos > size - (int64_t)len)
+		return -EINVAL;
+	while (len && !rc) {
+		size_t n = (size_t)(STORE_BLOCK - pos % STORE_BLOCK);
+
+		n = n < len ? n : len;
+		for (int tries = 1; (rc = rep_read(o->r, pos, out, n)) && tries < o->ncand &&
+		     obj_switch(o, rc); tries++)
+			;
+		out += n;
+		pos += (int64_t)n;
+		len -= n;
+	}
+	return rc;
+}
+
+ssize_t store_obj_send(struct store_obj *o, int sock, int64_t *pos, size_t max, void *scratch)
+{
+	bool sending = false;
+	ssize_t n;
+
+	for (int tries = 1; (n = rep_send(o->r, sock, pos, max, scratch, &sending)) < 0 &&
+	     !sending && tries < o->ncand && obj_switch(o, (int)n); tries++)
+		;
+	return n;
 }

@@ -8,57 +8,62 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <time.h>
 
 #include "../../lib/log.h"
 
-#define FNV_OFFSET	0xcbf29ce484222325ULL
-#define FNV_PRIME	0x100000001b3ULL
 #define NS_PER_MS	1000000
 
 /* --- placement and versions --- */
 
-static uint64_t fnv1a(uint64_t h, const void *buf, size_t len)
-{
-	const unsigned char *p = buf;
-
-	for (size_t i = 0; i < len; i++)
-		h = (h ^ p[i]) * FNV_PRIME;
-	return h;
-}
-
-/* MurmurHash3's finalizer: full avalanche, so seeds that differ in one bit still rank
- * volumes independently. */
-static uint64_t fmix64(uint64_t h)
-{
-	h ^= h >> 33;
-	h *= 0xff51afd7ed558ccdULL;
-	h ^= h >> 33;
-	h *= 0xc4ceb9fe1a85ec53ULL;
-	h ^= h >> 33;
-	return h;
-}
-
 void store_place(const struct store *st, const char *bucket, const char *key,
 		 size_t key_len, int *order)
 {
-	uint64_t score[STORE_VOLS_MAX];
-	uint64_t h = fnv1a(FNV_OFFSET, bucket, strlen(bucket) + 1);
+	place_rank(place_hash(bucket, key, key_len), st->items, st->nvols, order);
+}
 
-	h = fnv1a(h, key, key_len);
-	/* Insertion sort by descending score: a handful of volumes. */
-	for (int i = 0; i < st->nvols; i++) {
-		uint64_t s = fmix64(h ^ fmix64(st->vols[i]->seed));
-		int j = i;
+int store_targets(const struct store *st, const char *bucket, const char *key,
+		  size_t key_len, int *vols)
+{
+	int order[STORE_VOLS_MAX], n = 0;
 
-		while (j > 0 && score[j - 1] < s) {
-			score[j] = score[j - 1];
-			order[j] = order[j - 1];
-			j--;
-		}
-		score[j] = s;
-		order[j] = i;
+	store_place(st, bucket, key, key_len, order);
+	for (int i = 0; i < st->nvols && n < st->replicas; i++) {
+		if (vol_online(st->vols[order[i]]))
+			vols[n++] = order[i];
 	}
+	return n;
+}
+
+int store_quorum_err(int rc)
+{
+	switch (rc) {
+	case -EIO: case -ENODEV: case -ENXIO: case -EROFS: case -EBADMSG: case -ESTALE:
+		return -STORE_ENOQUORUM;
+	default:
+		return rc ? rc : -STORE_ENOQUORUM;
+	}
+}
+
+int store_row_version(struct vol *v, struct vconn *c, const char *bucket, const char *key,
+		      size_t key_len, uint64_t *version, bool *tomb)
+{
+	sqlite3_stmt *s = c->st[VS_OBJ_VER];
+	int rc;
+
+	sqlite3_bind_text(s, 1, bucket, -1, SQLITE_STATIC);
+	store_bind_blob(s, 2, key, key_len);
+	rc = sqlite3_step(s);
+	if (rc == SQLITE_ROW) {
+		*version = (uint64_t)sqlite3_column_int64(s, 0);
+		*tomb = sqlite3_column_int(s, 1) < 0;
+	}
+	sqlite3_reset(s);
+	if (rc == SQLITE_ROW)
+		return 1;
+	return rc == SQLITE_DONE ? 0 : vol_fault(v, vol_sqlerr(v, c->db, rc, "obj_ver"), "sql");
 }
 
 uint64_t store_version(struct store *st)
@@ -138,27 +143,43 @@ int store_bucket_check(struct store *st, const char *bucket)
 	return store_bucket_get(st, bucket, NULL);
 }
 
-int store_upload_vol(struct store *st, const char *bucket, const char *upload_id,
-		     struct vol **out)
+int store_upload_vols(struct store *st, const char *bucket, const char *upload_id, int *vols)
 {
+	int n = 0;
+
 	for (int i = 0; i < st->nvols; i++) {
-		struct vconn *c = vol_reader(st->vols[i]);
-		sqlite3_stmt *s = c->st[VS_UPLOAD_GET];
+		struct vol *v = st->vols[i];
+		struct vconn *c;
+		sqlite3_stmt *s;
 		int rc;
 
+		if (!vol_online(v))
+			continue;
+		c = vol_reader(v);
+		s = c->st[VS_UPLOAD_GET];
 		sqlite3_bind_text(s, 1, bucket, -1, SQLITE_STATIC);
 		sqlite3_bind_text(s, 2, upload_id, -1, SQLITE_STATIC);
 		rc = sqlite3_step(s);
 		sqlite3_reset(s);
 		vol_reader_put(c);
-		if (rc == SQLITE_ROW) {
-			*out = st->vols[i];
-			return 0;
-		}
-		if (rc != SQLITE_DONE)
-			return vol_sqlerr(st->vols[i], NULL, rc, "upload_get");
+		if (rc == SQLITE_ROW)
+			vols[n++] = i;
+		else if (rc != SQLITE_DONE)
+			vol_fault(v, vol_sqlerr(v, NULL, rc, "upload_get"), "sql");
 	}
-	return -ENOENT;
+	return n ? n : -ENOENT;
+}
+
+int store_upload_vol(struct store *st, const char *bucket, const char *upload_id,
+		     struct vol **out)
+{
+	int vols[STORE_VOLS_MAX];
+	int n = store_upload_vols(st, bucket, upload_id, vols);
+
+	if (n < 0)
+		return n;
+	*out = st->vols[vols[0]];
+	return 0;
 }
 
 int store_gc_object(struct vol *v, struct vconn *w, const char *bucket, const char *key,
@@ -211,8 +232,12 @@ static int bucket_del(struct vol *v, const char *name)
 
 	if (rc)
 		return rc;
+	/* Only tombstones can be left (bucket_used ignores them): they go with the bucket. */
+	sqlite3_bind_text(w->st[VS_TOMBS_DEL], 1, name, -1, SQLITE_STATIC);
 	sqlite3_bind_text(w->st[VS_BUCKET_DEL], 1, name, -1, SQLITE_STATIC);
-	return vol_tx_end(v, vol_exec(v, w, VS_BUCKET_DEL));
+	if (!(rc = vol_exec(v, w, VS_TOMBS_DEL)))
+		rc = vol_exec(v, w, VS_BUCKET_DEL);
+	return vol_tx_end(v, rc);
 }
 
 /* 1 when the bucket holds an object or an upload on v, 0 if not, or -errno. */
@@ -401,35 +426,244 @@ out_free:
 	return rc;
 }
 
+/* --- the disk health prober --- */
+
+void store_probe(struct store *st)
+{
+	for (int i = 0; i < st->nvols; i++)
+		vol_probe(st->vols[i]);
+}
+
+bool store_nap(struct store *st, int64_t ms)
+{
+	struct timespec ts;
+	bool stop;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	ts.tv_sec += ms / 1000;
+	ts.tv_nsec += (long)(ms % 1000) * NS_PER_MS;
+	if (ts.tv_nsec >= 1000000000L) {
+		ts.tv_sec++;
+		ts.tv_nsec -= 1000000000L;
+	}
+	pthread_mutex_lock(&st->mu);
+	while (!st->stopping && pthread_cond_timedwait(&st->cv, &st->mu, &ts) != ETIMEDOUT)
+		;
+	stop = st->stopping;
+	pthread_mutex_unlock(&st->mu);
+	return stop;
+}
+
+static void *prober_main(void *arg)
+{
+	struct store *st = arg;
+
+	while (!store_nap(st, STORE_PROBE_MS))
+		store_probe(st);
+	return NULL;
+}
+
+/* --- the repair queue --- */
+
+struct heal_job {
+	struct store *st;
+	char bucket[STORE_BUCKET_MAX + 1];
+	size_t key_len;
+	char key[STORE_KEY_MAX];
+};
+
+void store_bg_begin(struct store *st)
+{
+	pthread_mutex_lock(&st->mu);
+	st->heal_pending++;
+	pthread_mutex_unlock(&st->mu);
+}
+
+void store_bg_end(struct store *st)
+{
+	pthread_mutex_lock(&st->mu);
+	st->heal_pending--;
+	pthread_cond_broadcast(&st->cv);
+	pthread_mutex_unlock(&st->mu);
+}
+
+static void heal_run(void *arg)
+{
+	struct heal_job *j = arg;
+	struct store *st = j->st;
+	int rc = store_heal(st, j->bucket, j->key, j->key_len);
+
+	if (rc)
+		log_warnx("store_heal_failed bucket=%s key_len=%zu rc=%d", j->bucket, j->key_len, rc);
+	free(j);
+	__atomic_fetch_sub(&st->heal_queued, 1, __ATOMIC_RELAXED);
+	store_bg_end(st);
+}
+
+/* Rare (a failed replica, a corrupt block): the one allocation is fine here. */
+void store_heal_queue(struct store *st, const char *bucket, const char *key, size_t key_len)
+{
+	struct heal_job *j = malloc(sizeof(*j));
+
+	if (!j) {
+		log_warnx("store_heal_queue_failed bucket=%s rc=%d", bucket, -ENOMEM);
+		return;
+	}
+	j->st = st;
+	snprintf(j->bucket, sizeof(j->bucket), "%s", bucket);
+	memcpy(j->key, key, key_len);
+	j->key_len = key_len;
+	store_bg_begin(st);
+	__atomic_fetch_add(&st->heal_queued, 1, __ATOMIC_RELAXED);
+	if (workq_submit(st->healq, heal_run, j)) {
+		log_warnx("store_heal_queue_failed bucket=%s rc=%d", bucket, -ENOMEM);
+		__atomic_fetch_sub(&st->heal_queued, 1, __ATOMIC_RELAXED);
+		store_bg_end(st);
+		free(j);
+	}
+}
+
+void store_heal_drain(struct store *st)
+{
+	pthread_mutex_lock(&st->mu);
+	while (st->heal_pending > 0)
+		pthread_cond_wait(&st->cv, &st->mu);
+	pthread_mutex_unlock(&st->mu);
+}
+
+/* --- status --- */
+
+static void disk_status(struct store *st, int i, struct store_disk_status *d)
+{
+	struct vol *v = st->vols[i];
+	struct statvfs vfs;
+
+	memset(d, 0, sizeof(*d));
+	snprintf(d->path, sizeof(d->path), "%s", v->path);
+	snprintf(d->id, sizeof(d->id), "%s", v->id_hex);
+	d->online = vol_online(v);
+	if (d->online && fstatvfs(v->dirfd, &vfs) == 0) {
+		d->size_bytes = (uint64_t)vfs.f_blocks * vfs.f_frsize;
+		d->free_bytes = (uint64_t)vfs.f_bavail * vfs.f_frsize;
+	}
+	d->reads = __atomic_load_n(&v->n_reads, __ATOMIC_RELAXED);
+	d->read_bytes = __atomic_load_n(&v->n_read_bytes, __ATOMIC_RELAXED);
+	d->writes = __atomic_load_n(&v->n_writes, __ATOMIC_RELAXED);
+	d->write_bytes = __atomic_load_n(&v->n_write_bytes, __ATOMIC_RELAXED);
+	d->errors = __atomic_load_n(&v->n_errors, __ATOMIC_RELAXED);
+	store_scrub_stats(st, i, d);
+}
+
+int store_status(struct store *st, struct store_status *out, struct store_disk_status *disks,
+		 int max)
+{
+	int n = 0;
+
+	memset(out, 0, sizeof(*out));
+	out->disks = st->nvols;
+	out->replicas = st->replicas;
+	out->write_quorum = st->quorum;
+	out->heal_queue = __atomic_load_n(&st->heal_queued, __ATOMIC_RELAXED);
+	out->healed = __atomic_load_n(&st->healed, __ATOMIC_RELAXED);
+	for (int i = 0; i < st->nvols; i++) {
+		out->online += vol_online(st->vols[i]);
+		if (n < max)
+			disk_status(st, i, &disks[n++]);
+	}
+	return n;
+}
+
 /* --- open / close --- */
 
 void store_close(struct store *st)
 {
 	if (!st)
 		return;
+	pthread_mutex_lock(&st->mu);
+	st->stopping = true;
+	pthread_cond_broadcast(&st->cv);
+	pthread_mutex_unlock(&st->mu);
+	if (st->prober_on)
+		pthread_join(st->prober, NULL);
+	if (st->scrubber_on)
+		pthread_join(st->scrubber, NULL);
+	free(st->scrub);
+	/* Background replica commits may queue repairs: the disks' pools go first. */
+	for (int i = 0; i < st->nvols; i++) {
+		if (st->wq[i])
+			workq_free(st->wq[i]);
+	}
+	if (st->healq)
+		workq_free(st->healq);
 	for (int i = 0; i < st->nvols; i++)
 		vol_close(st->vols[i]);
 	pthread_rwlock_destroy(&st->bucket_lock);
+	pthread_cond_destroy(&st->cv);
+	pthread_mutex_destroy(&st->mu);
 	free(st);
 }
 
-int store_open(const struct store_config *cfg, struct store **out)
+/* The cluster and node ids: from the first labelled directory, or new. A directory listed
+ * twice (same inode) is refused. */
+static int store_identity(const struct store_config *cfg, struct vol_label *id)
 {
-	struct store *st;
-	int rc = 0;
+	struct stat sb[STORE_VOLS_MAX];
+	bool found = false;
+	int rc;
 
-	if (cfg->ndirs < 1 || cfg->ndirs > STORE_VOLS_MAX)
+	for (int i = 0; i < cfg->ndirs; i++) {
+		if (stat(cfg->dirs[i], &sb[i]) < 0) {
+			sb[i].st_ino = 0;
+			continue;
+		}
+		for (int j = 0; j < i; j++) {
+			if (sb[j].st_ino && sb[j].st_dev == sb[i].st_dev && sb[j].st_ino == sb[i].st_ino) {
+				log_errorx("store_dir_duplicate dir=%s same_as=%s", cfg->dirs[i],
+					   cfg->dirs[j]);
+				return -EINVAL;
+			}
+		}
+		if (!found && vol_label_read(cfg->dirs[i], id) == 0)
+			found = true;
+	}
+	if (!found && ((rc = vol_random(id->cluster, VOL_ID_LEN)) ||
+		       (rc = vol_random(id->node, VOL_ID_LEN))))
+		return rc;
+	return 0;
+}
+
+static int store_check_rw(const struct store_config *cfg, struct store *st)
+{
+	int max = cfg->ndirs < STORE_REPLICAS_MAX ? cfg->ndirs : STORE_REPLICAS_MAX;
+
+	st->replicas = cfg->replicas ? cfg->replicas : (cfg->ndirs < 3 ? cfg->ndirs : 3);
+	st->quorum = cfg->write_quorum ? cfg->write_quorum : st->replicas / 2 + 1;
+	if (st->replicas < 1 || st->replicas > max || st->quorum < 1 ||
+	    st->quorum > st->replicas) {
+		log_errorx("store_bad_replicas replicas=%d write_quorum=%d disks=%d msg=\"need 1 <= W <= R <= disks\"",
+			   st->replicas, st->quorum, cfg->ndirs);
 		return -EINVAL;
-	if (sqlite3_threadsafe() == 0)
-		return -ENOTSUP;
-	st = calloc(1, sizeof(*st));
-	if (!st)
-		return -ENOMEM;
-	pthread_rwlock_init(&st->bucket_lock, NULL);
+	}
+	return 0;
+}
+
+static int store_open_vols(const struct store_config *cfg, struct store *st)
+{
+	struct vol_label id;
+	int rc;
+
+	if ((rc = store_identity(cfg, &id)))
+		return rc;
 	for (int i = 0; i < cfg->ndirs && !rc; i++) {
-		rc = vol_open(cfg->dirs[i], &st->vols[i]);
-		if (!rc)
+		rc = vol_open(cfg->dirs[i], &id, &st->vols[i]);
+		if (!rc) {
 			st->nvols++;
+			st->items[i].seed = st->vols[i]->seed;
+			st->items[i].weight = st->vols[i]->weight;
+			if (st->vols[i]->max_version > st->last_version)
+				st->last_version = st->vols[i]->max_version;
+			rc = workq_new(STORE_DISK_THREADS, "disk", &st->wq[i]);
+		}
 	}
 	for (int i = 1; i < st->nvols && !rc; i++) {
 		for (int j = 0; j < i && !rc; j++) {
@@ -439,55 +673,123 @@ int store_open(const struct store_config *cfg, struct store **out)
 		if (!rc)
 			rc = reconcile_buckets(st, st->vols[i]);
 	}
-	if (rc) {
-		log_errorx("store_open_failed ndirs=%d rc=%d", cfg->ndirs, rc);
-		store_close(st);
-		return rc;
-	}
+	return rc;
+}
+
+int store_open(const struct store_config *cfg, struct store **out)
+{
+	struct store *st;
+	int rc;
+
+	if (cfg->ndirs < 1 || cfg->ndirs > STORE_VOLS_MAX)
+		return -EINVAL;
+	if (sqlite3_threadsafe() == 0)
+		return -ENOTSUP;
+	st = calloc(1, sizeof(*st));
+	if (!st)
+		return -ENOMEM;
+	pthread_rwlock_init(&st->bucket_lock, NULL);
+	pthread_mutex_init(&st->mu, NULL);
+	pthread_cond_init(&st->cv, NULL);
+	if ((rc = store_check_rw(cfg, st)) || (rc = store_open_vols(cfg, st)) ||
+	    (rc = workq_new(1, "heal", &st->healq)))
+		goto out_close;
+	if ((rc = -pthread_create(&st->prober, NULL, prober_main, st)))
+		goto out_close;
+	st->prober_on = true;
+	st->scrub_pct = cfg->scrub_budget_pct;
+	if ((rc = store_scrub_start(st)))
+		goto out_close;
+	log_info("store_open disks=%d replicas=%d write_quorum=%d scrub_budget_pct=%d",
+		 st->nvols, st->replicas, st->quorum, st->scrub_pct);
 	*out = st;
 	return 0;
+
+out_close:
+	log_errorx("store_open_failed ndirs=%d rc=%d", cfg->ndirs, rc);
+	store_close(st);
+	return rc;
 }
 
 /* --- object deletion --- */
 
-static int obj_exists_on(struct vol *v, const char *bucket, const char *key, size_t key_len)
+static int obj_drop_on(struct vol *v, const char *bucket, const char *key, size_t key_len,
+		       uint64_t below)
 {
-	struct vconn *c = vol_reader(v);
-	sqlite3_stmt *s = c->st[VS_OBJ_SEGS];
-	int rc;
+	uint64_t ver;
+	bool tomb;
+	struct vconn *w;
+	int rc = vol_tx_begin(v, &w);
 
-	sqlite3_bind_text(s, 1, bucket, -1, SQLITE_STATIC);
-	store_bind_blob(s, 2, key, key_len);
-	rc = sqlite3_step(s);
-	sqlite3_reset(s);
-	vol_reader_put(c);
-	if (rc == SQLITE_ROW)
-		return 1;
-	return rc == SQLITE_DONE ? 0 : vol_sqlerr(v, NULL, rc, "obj_exists");
+	if (rc)
+		return rc;
+	rc = store_row_version(v, w, bucket, key, key_len, &ver, &tomb);
+	if (rc <= 0 || ver >= below)
+		goto out_end;
+	rc = store_gc_object(v, w, bucket, key, key_len);
+	if (!rc) {
+		sqlite3_bind_text(w->st[VS_OBJ_DEL], 1, bucket, -1, SQLITE_STATIC);
+		store_bind_blob(w->st[VS_OBJ_DEL], 2, key, key_len);
+		rc = vol_exec(v, w, VS_OBJ_DEL);
+	}
+out_end:
+	return vol_tx_end(v, rc < 0 ? rc : 0);
 }
 
-/* Every volume: a copy left where an older disk set placed the key must not resurface. */
+/* In a transaction of its own on v: removes the key's row when its version is below
+ * `below` (a stale copy, or an agreed tombstone with below = its version + 1). */
+int store_row_drop(struct vol *v, const char *bucket, const char *key, size_t key_len,
+		   uint64_t below)
+{
+	int rc = obj_drop_on(v, bucket, key, key_len, below);
+
+	if (rc)
+		log_warnx("store_row_drop vol=%s bucket=%s key_len=%zu rc=%d", v->path, bucket,
+			  key_len, rc);
+	return vol_fault(v, rc, "io");
+}
+
+/* Newest live row anywhere: 1 when the key exists (a live newest version), 0 if not. */
+static int obj_live(struct store *st, const char *bucket, const char *key, size_t key_len,
+		    bool *all_online)
+{
+	uint64_t best = 0, ver;
+	bool best_tomb = true, tomb;
+
+	*all_online = true;
+	for (int i = 0; i < st->nvols; i++) {
+		struct vol *v = st->vols[i];
+		struct vconn *c;
+		int rc;
+
+		if (!vol_online(v)) {
+			*all_online = false;
+			continue;
+		}
+		c = vol_reader(v);
+		rc = store_row_version(v, c, bucket, key, key_len, &ver, &tomb);
+		vol_reader_put(c);
+		if (rc < 0)
+			return rc;
+		if (rc == 1 && ver > best) {
+			best = ver;
+			best_tomb = tomb;
+		}
+	}
+	return !best_tomb;
+}
+
+/* A tombstone on the placed disks (quorum as for a put); copies on other disks are
+ * dropped afterwards. A key that no disk holds (and no disk is offline) costs nothing. */
 int store_obj_delete(struct store *st, const char *bucket, const char *key, size_t key_len)
 {
+	bool all_online;
 	int rc = store_check_key(key_len);
 
 	if (rc || (rc = store_bucket_check(st, bucket)))
 		return rc;
-	for (int i = 0; i < st->nvols && rc >= 0; i++) {
-		struct vol *v = st->vols[i];
-		struct vconn *w;
-
-		if ((rc = obj_exists_on(v, bucket, key, key_len)) <= 0)
-			continue;
-		if ((rc = vol_tx_begin(v, &w)))
-			break;
-		rc = store_gc_object(v, w, bucket, key, key_len);
-		if (!rc) {
-			sqlite3_bind_text(w->st[VS_OBJ_DEL], 1, bucket, -1, SQLITE_STATIC);
-			store_bind_blob(w->st[VS_OBJ_DEL], 2, key, key_len);
-			rc = vol_exec(v, w, VS_OBJ_DEL);
-		}
-		rc = vol_tx_end(v, rc);
-	}
-	return rc < 0 ? rc : 0;
+	rc = obj_live(st, bucket, key, key_len, &all_online);
+	if (rc < 0 || (rc == 0 && all_online))
+		return rc;
+	return store_put_tomb(st, bucket, key, key_len);
 }

@@ -8,6 +8,7 @@
 #ifndef CAIRN_STORE_H
 #define CAIRN_STORE_H
 
+#include <errno.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -25,15 +26,63 @@
 
 struct store;
 
+#define STORE_REPLICAS_MAX	16
+
 struct store_config {
 	const char *const *dirs;	/* data directories, one per disk */
 	int ndirs;
+	int replicas;		/* R: copies of each object, on distinct disks; 0: min(3, ndirs) */
+	int write_quorum;	/* W: copies durable before a write succeeds; 0: R/2 + 1 */
+	int scrub_budget_pct;	/* background scrubber's share of disk time (1..100); 0: off */
 };
 
+/* A write (or delete) reached fewer than W disks: nothing was acknowledged. The S3 layer
+ * answers 503 ServiceUnavailable. */
+#define STORE_ENOQUORUM		EHOSTDOWN
+
 /* Opens (creating if needed) every data directory, recovers what a crash left behind
- * (unreferenced temp files, half-finished commits). (blocking) */
+ * (unreferenced temp files, half-finished commits). -EINVAL: bad R/W or a directory
+ * listed twice; -EXDEV: a directory labelled for another cluster or node. (blocking) */
 int store_open(const struct store_config *cfg, struct store **out);
+/* Lets background replica commits and repairs finish, then closes everything. */
 void store_close(struct store *st);
+
+/* --- replication upkeep --- */
+
+/* Brings the key's R placed replicas to its newest version (copying from a verified
+ * replica), drops stale copies elsewhere, purges a tombstone every disk agrees on. (blocking) */
+int store_heal(struct store *st, const char *bucket, const char *key, size_t key_len);
+/* Waits until the background replica commits and the repair queue (fed by failed
+ * replicas and corrupt reads) are done. */
+void store_heal_drain(struct store *st);
+/* --- status (for the status endpoint and /metrics) --- */
+
+struct store_disk_status {
+	char path[256];
+	char id[33];			/* the disk (volume) id, hex */
+	bool online;
+	uint64_t size_bytes, free_bytes;	/* statvfs of the data directory */
+	uint64_t reads, read_bytes;	/* replicas opened for reading, bytes verified */
+	uint64_t writes, write_bytes;	/* replica commits, their bytes */
+	uint64_t errors;		/* I/O errors, failed commits, corrupt blocks */
+	int64_t scrub_pass, scrub_objects, scrub_total, scrub_repaired;
+};
+
+struct store_status {
+	int disks, online, replicas, write_quorum;
+	int64_t heal_queue;		/* repairs waiting or running */
+	int64_t healed;			/* replicas restored since start */
+};
+
+/* Fills *out and up to max disks (in configuration order); returns the disks filled. */
+int store_status(struct store *st, struct store_status *out, struct store_disk_status *disks,
+		 int max);
+
+/* One full scrub pass over every volume now, without the I/O budget: every key verified
+ * and repaired, agreed tombstones purged, the checkpoint saved as it goes. (blocking) */
+int store_scrub_once(struct store *st);
+/* Runs the disk health probe now (it also runs every STORE_PROBE_MS in the background). */
+void store_probe(struct store *st);
 
 /* --- buckets --- */
 
@@ -100,8 +149,11 @@ ssize_t store_obj_send(struct store_obj *o, int sock, int64_t *pos, size_t max,
 		       void *scratch);
 void store_obj_close(struct store_obj *o);
 
+/* Writes a tombstone (version-stamped) on the key's placed disks: newest version wins, so
+ * a replica that missed the delete is overruled. (blocking) -ENOENT (bucket); deleting a
+ * missing key is 0. */
 int store_obj_delete(struct store *st, const char *bucket, const char *key,
-		     size_t key_len);	/* (blocking) -ENOENT (bucket); deleting a missing key is 0 */
+		     size_t key_len);
 
 /* --- listing --- */
 

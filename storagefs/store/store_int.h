@@ -6,11 +6,14 @@
 
 #include <pthread.h>
 
+#include "../../lib/workq.h"
+#include "place.h"
 #include "store.h"
 #include "vol.h"
 
-#define STORE_REPLICAS	1		/* volumes each object is written to (R) */
-#define STORE_VOLS_MAX	64
+#define STORE_VOLS_MAX	PLACE_MAX
+#define STORE_DISK_THREADS	2	/* commit workers per disk */
+#define STORE_PROBE_MS	2000		/* disk health probe period */
 #define STORE_PUT_MAX	(5LL * 1024 * 1024 * 1024)	/* one PUT or one part, as S3 */
 #define SEG_REC		(VOL_ID_LEN + 8)	/* segments: file id + size, little-endian */
 #define CRC_LEN		4			/* crcs: one little-endian u32 per block */
@@ -26,12 +29,55 @@ struct store {
 	 * delete, so that a delete never races an object or upload landing in the bucket. */
 	pthread_rwlock_t bucket_lock;
 	uint64_t last_version;		/* the hybrid clock's last stamp */
+	int replicas, quorum;		/* R and W */
+	struct place_item items[STORE_VOLS_MAX];
+	struct workq *wq[STORE_VOLS_MAX];	/* replica commits: one pool per disk */
+	struct workq *healq;		/* repairs, one at a time */
+	pthread_mutex_t mu;		/* the prober's stop flag and the repair count */
+	pthread_cond_t cv;
+	bool stopping, prober_on;
+	int heal_pending;		/* background commits and repairs */
+	int64_t heal_queued;		/* repairs queued or running (atomic) */
+	int64_t healed;			/* replicas restored (atomic) */
+	pthread_t prober;
+	struct store_scrub *scrub;	/* scrub.c's state */
+	int scrub_pct;			/* I/O budget, % of the disks' time; 0: no thread */
+	bool scrubber_on;
+	pthread_t scrubber;
 };
 
-/* The volumes for (bucket, key), best first (rendezvous hashing); the first
- * STORE_REPLICAS hold the object, the rest are where reads look next. Fills order[nvols]. */
+/* The scrubber's counters for volume vi (zeros before its first batch). */
+void store_scrub_stats(struct store *st, int vi, struct store_disk_status *d);
+/* Sleeps ms (or until store_close); true when the store is closing. */
+bool store_nap(struct store *st, int64_t ms);
+/* Allocates the scrubber's state and starts its thread when scrub_pct > 0. */
+int store_scrub_start(struct store *st);
+/* store_heal, also counting the replicas it restored. */
+int store_heal_count(struct store *st, const char *bucket, const char *key, size_t key_len,
+		     int *fixed);
+
+/* The volumes for (bucket, key), best first (rendezvous hashing); the first R hold the
+ * object, the rest are where reads look next. Fills order[nvols]. */
 void store_place(const struct store *st, const char *bucket, const char *key,
 		 size_t key_len, int *order);
+/* The disks a write goes to: the first R online ones in placement order. Returns how
+ * many (fewer than R when disks are offline). */
+int store_targets(const struct store *st, const char *bucket, const char *key,
+		  size_t key_len, int *vols);
+/* Background work (replica commits, repairs) that store_heal_drain waits for. */
+void store_bg_begin(struct store *st);
+void store_bg_end(struct store *st);
+/* Queues a repair of the key (store_heal on the repair thread). */
+void store_heal_queue(struct store *st, const char *bucket, const char *key, size_t key_len);
+/* write(2) until done (short writes retried): 0 or -errno. */
+int store_write_all(int fd, const void *buf, size_t len);
+/* A delete: a tombstone row replicated like a put (put.c). (blocking) */
+int store_put_tomb(struct store *st, const char *bucket, const char *key, size_t key_len);
+/* Removes the key's row on v when its version is below `below`. (blocking) */
+int store_row_drop(struct vol *v, const char *bucket, const char *key, size_t key_len,
+		   uint64_t below);
+/* -ENOQUORUM for I/O-type failures, else the error itself (ENOSPC, ENOENT...). */
+int store_quorum_err(int rc);
 /* A stamp above every earlier one: wall-clock ns, bumped when the clock did not move. */
 uint64_t store_version(struct store *st);
 int64_t store_version_ms(uint64_t version);
@@ -41,7 +87,9 @@ int store_check_key(size_t key_len);
 /* -ENOENT unless the bucket exists (checked on the first volume / inside a transaction). */
 int store_bucket_check(struct store *st, const char *bucket);
 int store_bucket_check_tx(struct vol *v, struct vconn *w, const char *bucket);
-/* The volume holding an upload; -ENOENT. */
+/* The online volumes holding an upload, into vols; returns how many, or -ENOENT. */
+int store_upload_vols(struct store *st, const char *bucket, const char *upload_id, int *vols);
+/* The first online volume holding an upload; -ENOENT. */
 int store_upload_vol(struct store *st, const char *bucket, const char *upload_id,
 		     struct vol **out);
 
@@ -65,6 +113,45 @@ struct obj_row {
 
 /* In a transaction on v: insert or replace the object's row. */
 int store_obj_row_put(struct vol *v, struct vconn *w, const struct obj_row *r);
+/* The version of the key's row on v (*tomb when it is a tombstone): 1, 0 (no row), -errno. */
+int store_row_version(struct vol *v, struct vconn *c, const char *bucket, const char *key,
+		      size_t key_len, uint64_t *version, bool *tomb);
+
+struct obj_seg {
+	unsigned char id[VOL_ID_LEN];
+	int64_t off;		/* of its first byte in the object */
+	int64_t size;
+	int64_t crc0;		/* index of its first block in crcs */
+};
+
+/* One replica of an object as read from one volume. */
+struct rep_obj {
+	struct store_objinfo info;
+	uint64_t version;
+	struct vol *v;
+	char bucket[STORE_BUCKET_MAX + 1];
+	size_t key_len;
+	char key[STORE_KEY_MAX];
+	int nsegs;			/* 0 with inl set: an inline object */
+	struct obj_seg *segs;
+	uint32_t *crcs;
+	const unsigned char *inl;
+	bool inl_ok;			/* the inline bytes were verified */
+	int cur;			/* the segment whose file fd is, -1 for none */
+	int fd;
+	int ok_seg;			/* the last block verified by store_obj_send */
+	int64_t ok_blk;
+	unsigned char *scratch;		/* one block, for reads of part of a block */
+	_Alignas(8) unsigned char mem[];	/* segs, crcs, then inline bytes or scratch */
+};
+
+/* One replica (the row on v, its first file open): 0, -ENOENT (none, or a tombstone),
+ * -EBADMSG (a bad row), -EIO. */
+int rep_open(struct vol *v, const char *bucket, const char *key, size_t key_len,
+	     struct rep_obj **out);
+/* Reads and verifies, as store_obj_read, from this replica only. */
+int rep_read(struct rep_obj *o, int64_t pos, void *buf, size_t len);
+void rep_close(struct rep_obj *o);
 
 static inline int64_t store_nblocks(int64_t size)
 {

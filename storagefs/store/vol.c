@@ -13,13 +13,18 @@
 #include <sys/file.h>
 #include <sys/random.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "../../lib/hash.h"
 #include "../../lib/log.h"
 
-#define VOL_FORMAT		1		/* PRAGMA user_version of the index */
+#define VOL_FORMAT		2		/* PRAGMA user_version: 2 adds tombstones */
+#define VOL_LABEL_VERSION	1
+#define VOL_LABEL_MAX		512
+#define PATH_MAX_LABEL		4096
+#define VOL_GIB			(1024ULL * 1024 * 1024)
 #define VOL_BUSY_MS		10000
 #define VOL_DIR_MODE		0750
 #define VOL_FILE_MODE		0640
@@ -43,7 +48,9 @@ static const char *const vol_schema =
 	"CREATE TABLE IF NOT EXISTS parts(bucket TEXT NOT NULL, upload_id TEXT NOT NULL,"
 	" part_no INTEGER NOT NULL, size INTEGER NOT NULL, etag TEXT NOT NULL,"
 	" mtime_ms INTEGER NOT NULL, file_id BLOB NOT NULL, crcs BLOB NOT NULL,"
-	" PRIMARY KEY(bucket, upload_id, part_no)) WITHOUT ROWID;";
+	" PRIMARY KEY(bucket, upload_id, part_no)) WITHOUT ROWID;"
+	"CREATE TABLE IF NOT EXISTS scrub(id INTEGER PRIMARY KEY, bucket TEXT NOT NULL,"
+	" key BLOB NOT NULL, pass INTEGER NOT NULL, updated_ms INTEGER NOT NULL);";
 
 struct vol_sql {
 	const char *sql;
@@ -58,7 +65,8 @@ static const struct vol_sql vol_sql[VS_COUNT] = {
 	[VS_BUCKET_LIST] = { "SELECT name, created_ms FROM buckets ORDER BY name", true },
 	[VS_BUCKET_INS] = { "INSERT INTO buckets(name, created_ms) VALUES(?1, ?2)", false },
 	[VS_BUCKET_DEL] = { "DELETE FROM buckets WHERE name=?1", false },
-	[VS_BUCKET_HAS_OBJ] = { "SELECT 1 FROM objects WHERE bucket=?1 LIMIT 1", true },
+	[VS_BUCKET_HAS_OBJ] = { "SELECT 1 FROM objects WHERE bucket=?1 AND nparts>=0 LIMIT 1",
+				true },
 	[VS_BUCKET_HAS_UPLOAD] = { "SELECT 1 FROM uploads WHERE bucket=?1 LIMIT 1", true },
 	[VS_OBJ_GET] = { "SELECT size, mtime_ms, etag, nparts, meta, crcs, inline, segments,"
 			 " version FROM objects WHERE bucket=?1 AND key=?2", true },
@@ -67,8 +75,15 @@ static const struct vol_sql vol_sql[VS_COUNT] = {
 			 " etag, nparts, meta, crcs, inline, segments)"
 			 " VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)", false },
 	[VS_OBJ_DEL] = { "DELETE FROM objects WHERE bucket=?1 AND key=?2", false },
-	[VS_LIST] = { "SELECT key, size, mtime_ms, etag, version FROM objects"
+	[VS_LIST] = { "SELECT key, size, mtime_ms, etag, version, nparts FROM objects"
 		      " WHERE bucket=?1 AND key>=?2 ORDER BY key", true },
+	[VS_OBJ_VER] = { "SELECT version, nparts FROM objects WHERE bucket=?1 AND key=?2", true },
+	[VS_TOMBS_DEL] = { "DELETE FROM objects WHERE bucket=?1 AND nparts<0", false },
+	[VS_SCRUB_NEXT] = { "SELECT bucket, key, size FROM objects WHERE bucket>?1 OR"
+			    " (bucket=?1 AND key>?2) ORDER BY bucket, key LIMIT ?3", true },
+	[VS_SCRUB_GET] = { "SELECT bucket, key, pass FROM scrub WHERE id=1", false },
+	[VS_SCRUB_PUT] = { "INSERT OR REPLACE INTO scrub(id, bucket, key, pass, updated_ms)"
+			   " VALUES(1, ?1, ?2, ?3, ?4)", false },
 	[VS_FILE_INS] = { "INSERT INTO files(file_id) VALUES(?1)", false },
 	[VS_FILE_DEL] = { "DELETE FROM files WHERE file_id=?1", false },
 	[VS_FILE_GET] = { "SELECT 1 FROM files WHERE file_id=?1", false },
@@ -419,6 +434,160 @@ int vol_tx_file(struct vol *v, const unsigned char id[VOL_ID_LEN])
 	return exec_id(v, VS_FILE_INS, id);
 }
 
+/* --- health: offline after an I/O error, back online when the probe finds it again --- */
+
+bool vol_online(const struct vol *v)
+{
+	return __atomic_load_n(&v->online, __ATOMIC_ACQUIRE) != 0;
+}
+
+static void vol_set_online(struct vol *v, bool on, const char *reason)
+{
+	int was = __atomic_exchange_n(&v->online, on ? 1 : 0, __ATOMIC_ACQ_REL);
+
+	if (was && !on)
+		log_warnx("store_disk_offline vol=%s id=%s reason=%s", v->path, v->id_hex, reason);
+	else if (!was && on)
+		log_info("store_disk_online vol=%s id=%s", v->path, v->id_hex);
+}
+
+int vol_fault(struct vol *v, int rc, const char *reason)
+{
+	if (rc && rc != -ENOENT && rc != -ESTALE && rc != -EEXIST)
+		vol_count(&v->n_errors, 1);
+	if (rc == -EIO || rc == -ENODEV || rc == -ENXIO)
+		vol_set_online(v, false, reason);
+	return rc;
+}
+
+/* --- the label: DIR/.cairn/format, "key value" lines --- */
+
+static int label_parse(char *text, struct vol_label *out)
+{
+	char *save = NULL, *line;
+	int seen = 0, version = 0;
+
+	for (line = strtok_r(text, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
+		char name[16], hex[2 * VOL_ID_LEN + 2];
+		unsigned char *dst = NULL;
+
+		if (sscanf(line, "cairn-disk %d", &version) == 1)
+			continue;
+		if (sscanf(line, "%15s %33s", name, hex) != 2 || strlen(hex) != 2 * VOL_ID_LEN)
+			continue;
+		if (!strcmp(name, "cluster"))
+			dst = out->cluster, seen |= 1;
+		else if (!strcmp(name, "node"))
+			dst = out->node, seen |= 2;
+		else if (!strcmp(name, "disk"))
+			dst = out->disk, seen |= 4;
+		if (dst && hex_decode(hex, 2 * VOL_ID_LEN, dst, VOL_ID_LEN) != VOL_ID_LEN)
+			return -EUCLEAN;
+	}
+	if (version > VOL_LABEL_VERSION)
+		return -EPROTO;
+	return version == VOL_LABEL_VERSION && seen == 7 ? 0 : -EUCLEAN;
+}
+
+int vol_label_read(const char *dir, struct vol_label *out)
+{
+	char path[PATH_MAX_LABEL], text[VOL_LABEL_MAX + 1];
+	ssize_t n;
+	int fd, rc = 0;
+
+	snprintf(path, sizeof(path), "%s/.cairn/format", dir);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	n = read(fd, text, VOL_LABEL_MAX);
+	if (n < 0)
+		rc = -errno;
+	if (close(fd) < 0 && !rc)
+		rc = -errno;
+	if (rc)
+		return rc;
+	text[n] = 0;
+	return label_parse(text, out);
+}
+
+/* temp, fsync, rename, fsync the directory: a label is whole or absent. */
+static int label_write(struct vol *v, const struct vol_label *l)
+{
+	char c[VOL_ID_HEX], n[VOL_ID_HEX], d[VOL_ID_HEX], text[VOL_LABEL_MAX];
+	int len, fd, rc = 0;
+
+	hex_encode(l->cluster, VOL_ID_LEN, c);
+	hex_encode(l->node, VOL_ID_LEN, n);
+	hex_encode(l->disk, VOL_ID_LEN, d);
+	len = snprintf(text, sizeof(text), "cairn-disk %d\ncluster %s\nnode %s\ndisk %s\n",
+		       VOL_LABEL_VERSION, c, n, d);
+	fd = openat(v->dirfd, ".cairn/format.tmp", O_CREAT | O_TRUNC | O_WRONLY | O_CLOEXEC,
+		    VOL_FILE_MODE);
+	if (fd < 0)
+		return -errno;
+	if (write(fd, text, (size_t)len) != len)
+		rc = -EIO;
+	if (!rc && fsync(fd) < 0)
+		rc = -errno;
+	if (close(fd) < 0 && !rc)
+		rc = -errno;
+	if (!rc && renameat(v->dirfd, ".cairn/format.tmp", v->dirfd, ".cairn/format") < 0)
+		rc = -errno;
+	if (!rc)
+		rc = fsync_dirat(v->dirfd, ".cairn");
+	if (rc)
+		log_warnx("store_label_write vol=%s rc=%d", v->path, rc);
+	return rc;
+}
+
+/* The label must name this cluster, node and the index's disk; a new volume gets one. */
+static int label_check(struct vol *v, const struct vol_label *want)
+{
+	struct vol_label have, mine = *want;
+	int rc = vol_label_read(v->path, &have);
+
+	memcpy(mine.disk, v->id, VOL_ID_LEN);
+	if (rc == -ENOENT) {
+		v->fresh = true;
+		return label_write(v, &mine);
+	}
+	if (rc) {
+		log_errorx("store_label_unreadable vol=%s rc=%d", v->path, rc);
+		return rc;
+	}
+	if (memcmp(have.cluster, mine.cluster, VOL_ID_LEN) || memcmp(have.node, mine.node, VOL_ID_LEN) ||
+	    memcmp(have.disk, mine.disk, VOL_ID_LEN)) {
+		log_errorx("store_label_mismatch vol=%s msg=\"the directory belongs to another cluster, node or disk; refusing to mix it in\"",
+			   v->path);
+		return -EXDEV;
+	}
+	return 0;
+}
+
+/* Healthy: the path still leads to the directory opened, and its label to this disk. */
+static bool vol_healthy(struct vol *v, const char **why)
+{
+	struct vol_label l;
+	struct stat sb;
+
+	*why = "vanished";
+	if (stat(v->path, &sb) < 0 || sb.st_dev != v->dev || sb.st_ino != v->ino)
+		return false;
+	*why = "label";
+	if (vol_label_read(v->path, &l) || memcmp(l.disk, v->id, VOL_ID_LEN))
+		return false;
+	*why = "io";
+	return fstatat(v->dirfd, ".cairn/index.db", &sb, 0) == 0;
+}
+
+void vol_probe(struct vol *v)
+{
+	const char *why = "";
+	bool ok = vol_healthy(v, &why);
+
+	vol_set_online(v, ok, why);
+}
+
 /* --- open: layout, schema, recovery --- */
 
 static int layout_open(struct vol *v)
@@ -520,7 +689,7 @@ static int schema_init(struct vol *v)
 	if (rc == SQLITE_OK)
 		rc = sqlite3_exec(v->w.db, vol_schema, NULL, NULL, NULL);
 	if (rc == SQLITE_OK)
-		rc = sqlite3_exec(v->w.db, "PRAGMA user_version=1", NULL, NULL, NULL);
+		rc = sqlite3_exec(v->w.db, "PRAGMA user_version=2", NULL, NULL, NULL);
 	if (rc != SQLITE_OK) {
 		rc = vol_sqlerr(v, v->w.db, rc, "schema");
 		goto out_rollback;
@@ -668,7 +837,23 @@ static uint64_t id_seed(const unsigned char id[VOL_ID_LEN])
 	return h;
 }
 
-int vol_open(const char *dir, struct vol **out)
+/* Placement weight, the seed of the hybrid clock, and what the probe compares. */
+static int vol_measure(struct vol *v)
+{
+	struct statvfs vfs;
+	struct stat sb;
+
+	if (fstat(v->dirfd, &sb) < 0)
+		return -errno;
+	v->dev = sb.st_dev;
+	v->ino = sb.st_ino;
+	v->weight = 1;
+	if (fstatvfs(v->dirfd, &vfs) == 0 && (uint64_t)vfs.f_blocks * vfs.f_frsize >= 2 * VOL_GIB)
+		v->weight = (uint64_t)vfs.f_blocks * vfs.f_frsize / VOL_GIB;
+	return sql_int(v, "SELECT coalesce(max(version), 0) FROM objects", (int64_t *)&v->max_version);
+}
+
+int vol_open(const char *dir, const struct vol_label *want, struct vol **out)
 {
 	struct vol *v = calloc(1, sizeof(*v));
 	int rc;
@@ -686,10 +871,13 @@ int vol_open(const char *dir, struct vol **out)
 		log_warnx("store_vol_layout vol=%s rc=%d", dir, rc);
 		goto out_close;
 	}
-	if ((rc = conns_open(v)) || (rc = recover(v)))
+	if ((rc = conns_open(v)) || (rc = label_check(v, want)) || (rc = recover(v)) ||
+	    (rc = vol_measure(v)))
 		goto out_close;
 	v->seed = id_seed(v->id);
-	log_info("store_vol_open vol=%s id=%s", v->path, v->id_hex);
+	v->online = 1;
+	log_info("store_vol_open vol=%s id=%s weight=%llu", v->path, v->id_hex,
+		 (unsigned long long)v->weight);
 	*out = v;
 	return 0;
 

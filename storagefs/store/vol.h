@@ -10,17 +10,27 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 #define VOL_ID_LEN	16		/* volume ids and file ids: 128 random bits */
 #define VOL_ID_HEX	(2 * VOL_ID_LEN + 1)
 #define VOL_READERS	8		/* reader connections per volume */
+#define VOL_TOMB	(-1)		/* objects.nparts of a tombstone (a deleted key) */
+
+/* The disk label, DIR/.cairn/format: which cluster, node and disk this directory is. */
+struct vol_label {
+	unsigned char cluster[VOL_ID_LEN];
+	unsigned char node[VOL_ID_LEN];
+	unsigned char disk[VOL_ID_LEN];		/* = the volume id of the index */
+};
 
 /* Every statement is prepared once per connection; readers only get the SELECTs. */
 enum vol_stmt {
 	VS_BEGIN, VS_COMMIT, VS_ROLLBACK,
 	VS_BUCKET_GET, VS_BUCKET_LIST, VS_BUCKET_INS, VS_BUCKET_DEL,
 	VS_BUCKET_HAS_OBJ, VS_BUCKET_HAS_UPLOAD,
-	VS_OBJ_GET, VS_OBJ_SEGS, VS_OBJ_PUT, VS_OBJ_DEL, VS_LIST,
+	VS_OBJ_GET, VS_OBJ_SEGS, VS_OBJ_PUT, VS_OBJ_DEL, VS_LIST, VS_OBJ_VER, VS_TOMBS_DEL,
+	VS_SCRUB_NEXT, VS_SCRUB_GET, VS_SCRUB_PUT,
 	VS_FILE_INS, VS_FILE_DEL, VS_FILE_GET,
 	VS_GARBAGE_INS, VS_GARBAGE_DEL, VS_GARBAGE_ALL,
 	VS_UPLOAD_INS, VS_UPLOAD_GET, VS_UPLOAD_DEL, VS_UPLOAD_LIST,
@@ -41,6 +51,14 @@ struct vol {
 	unsigned char id[VOL_ID_LEN];
 	char id_hex[VOL_ID_HEX];
 	uint64_t seed;			/* placement hash seed derived from id */
+	uint64_t weight;		/* placement weight: capacity in GiB (>= 1) */
+	uint64_t max_version;		/* the highest objects.version at open */
+	int online;			/* atomic: 0 after an I/O error or a vanished dir */
+	bool fresh;			/* labelled at this open: a new (or replaced) disk */
+	uint64_t n_reads, n_read_bytes;	/* counters (relaxed atomics) for store_status */
+	uint64_t n_writes, n_write_bytes, n_errors;
+	dev_t dev;			/* the directory opened, to notice it vanishing */
+	ino_t ino;
 	pthread_mutex_t wmu;		/* the writer connection and the garbage lists */
 	struct vconn w;
 	struct vconn r[VOL_READERS];
@@ -55,8 +73,23 @@ struct vol {
 	size_t gc_ndone, gc_capdone;
 };
 
-/* Opens (creating if needed) the volume at dir and recovers it. (blocking) */
-int vol_open(const char *dir, struct vol **out);
+/* Reads DIR/.cairn/format: 0, -ENOENT (no label yet), -EUCLEAN (unreadable). */
+int vol_label_read(const char *dir, struct vol_label *out);
+/* Opens (creating if needed) the volume at dir and recovers it; writes its label (with
+ * want's cluster and node) at first use, and refuses (-EXDEV) a label naming another
+ * cluster or node, or another disk than the index. (blocking) */
+int vol_open(const char *dir, const struct vol_label *want, struct vol **out);
+/* Takes the volume offline after an I/O error (-EIO, -ENODEV, -ENXIO; others are not the
+ * disk's fault); logs one line. Returns rc. */
+int vol_fault(struct vol *v, int rc, const char *reason);
+bool vol_online(const struct vol *v);
+static inline void vol_count(uint64_t *counter, uint64_t n)
+{
+	__atomic_fetch_add(counter, n, __ATOMIC_RELAXED);
+}
+/* The periodic health check: offline when the directory vanished or its label is gone,
+ * back online when the same directory (same label) is there again. */
+void vol_probe(struct vol *v);
 void vol_close(struct vol *v);
 
 /* A reader connection (never waits on the writer); statements must be reset before put. */

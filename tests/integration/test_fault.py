@@ -195,17 +195,7 @@ def data_files():
 CORRUPT = os.urandom(300 * KiB)
 
 
-@T.case("a flipped byte in a data file: GET fails, never 200 with the full corrupted body")
-def _():
-    c2 = s3client(d.endpoint, d.ak, d.sk)
-    before = data_files()
-    c2.put_object(Bucket=B, Key="corrupt-me", Body=CORRUPT)
-    after = data_files()
-    new = sorted((p for p in after if p not in before), key=lambda p: -after[p])
-    check(new, "no new file under DATA/data/ for a 300 KiB object (files: %d)" % len(after))
-    path = new[0]
-    check(after[path] >= len(CORRUPT), "new file %s has only %d bytes" % (path, after[path]))
-    off = after[path] // 2
+def flip_byte(path, off):
     with open(path, "r+b") as f:
         f.seek(off)
         b = f.read(1)
@@ -213,7 +203,43 @@ def _():
         f.write(bytes([b[0] ^ 0x5A]))
         f.flush()
         os.fsync(f.fileno())
-    log("flipped byte %d of %s (%d bytes)" % (off, path, after[path]))
+
+
+def put_and_find(c2, key, body):
+    """PUTs body and returns its data files, one per replica, largest first."""
+    before = data_files()
+    c2.put_object(Bucket=B, Key=key, Body=body)
+    time.sleep(0.3)  # the replicas beyond the write quorum land in the background
+    after = data_files()
+    new = sorted((p for p in after if p not in before), key=lambda p: -after[p])
+    check(new, "no new file under DATA/data/ for a %d-byte object (files: %d)" % (len(body), len(after)))
+    for p in new:
+        check(after[p] >= len(body), "new file %s has only %d bytes" % (p, after[p]))
+    return new, after
+
+
+@T.case("a flipped byte in one replica: GET returns the original bytes from another replica")
+def _():
+    c2 = s3client(d.endpoint, d.ak, d.sk)
+    body = os.urandom(300 * KiB)
+    new, after = put_and_find(c2, "corrupt-one", body)
+    if len(new) < 2:
+        log("one copy only (R=1): nothing to fall back to; covered by the next case")
+        return
+    flip_byte(new[0], after[new[0]] // 2)
+    eq(sha256(c2.get_object(Bucket=B, Key="corrupt-one")["Body"].read()), sha256(body),
+       "GET after one replica was corrupted")
+
+
+@T.case("a flipped byte in every replica: GET fails, never 200 with the full corrupted body")
+def _():
+    c2 = s3client(d.endpoint, d.ak, d.sk)
+    new, after = put_and_find(c2, "corrupt-me", CORRUPT)
+    off = after[new[0]] // 2
+    for path in new:
+        flip_byte(path, off)
+    log("flipped byte %d of %s (%d bytes each)" % (off, ", ".join(new), after[new[0]]))
+    path = new[0]
     try:
         r = c2.get_object(Bucket=B, Key="corrupt-me")
         body = r["Body"].read()

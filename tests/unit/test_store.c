@@ -38,6 +38,10 @@ static int fx_open(struct fixture *fx, int n)
 	}
 	fx->cfg.dirs = fx->ptrs;
 	fx->cfg.ndirs = n;
+	/* One copy: these tests check where rows land; test_replica.c covers R > 1. */
+	fx->cfg.replicas = 1;
+	fx->cfg.write_quorum = 1;
+	fx->cfg.scrub_budget_pct = 0;
 	return store_open(&fx->cfg, &fx->st);
 }
 

@@ -1,0 +1,113 @@
+/* s3_status.c — the node's own service-level operations, authenticated with SigV4 like
+ * every request: GET /?cairn-status (JSON: disks, capacity, counters, heal and scrub
+ * progress) and GET /?cairn-metrics (the same figures in Prometheus text format). */
+#include "s3_req.h"
+
+#include <stddef.h>
+#include <stdio.h>
+#include <string.h>
+
+#define STATUS_DISKS	64
+
+static int status_get(struct s3_req *r, struct store_status *s, struct store_disk_status *d)
+{
+	return store_status(r->s3->cfg.store, s, d, STATUS_DISKS);
+}
+
+/* Paths are operator-chosen; quotes and backslashes would break the JSON/label syntax. */
+static const char *safe_path(char *p)
+{
+	for (char *c = p; *c; c++) {
+		if (*c == '"' || *c == '\\' || (unsigned char)*c < ' ')
+			*c = '?';
+	}
+	return p;
+}
+
+static void status_disk_json(struct s3_req *r, struct store_disk_status *d, bool last)
+{
+	http_resp_bodyf(r->c,
+		"{\"path\":\"%s\",\"id\":\"%s\",\"state\":\"%s\",\"size_bytes\":%llu,"
+		"\"free_bytes\":%llu,\"reads\":%llu,\"read_bytes\":%llu,\"writes\":%llu,"
+		"\"write_bytes\":%llu,\"errors\":%llu,\"scrub\":{\"pass\":%lld,\"objects\":%lld,"
+		"\"total\":%lld,\"repaired\":%lld}}%s",
+		safe_path(d->path), d->id, d->online ? "online" : "offline",
+		(unsigned long long)d->size_bytes, (unsigned long long)d->free_bytes,
+		(unsigned long long)d->reads, (unsigned long long)d->read_bytes,
+		(unsigned long long)d->writes, (unsigned long long)d->write_bytes,
+		(unsigned long long)d->errors, (long long)d->scrub_pass,
+		(long long)d->scrub_objects, (long long)d->scrub_total,
+		(long long)d->scrub_repaired, last ? "" : ",");
+}
+
+void s3_cairn_status(struct s3_req *r)
+{
+	static _Thread_local struct store_disk_status d[STATUS_DISKS];
+	struct store_status s;
+	int n = status_get(r, &s, d);
+
+	s3_resp_begin(r, 200);
+	http_resp_header(r->c, "Content-Type", "application/json");
+	http_resp_bodyf(r->c,
+		"{\"disks_total\":%d,\"disks_online\":%d,\"replicas\":%d,\"write_quorum\":%d,"
+		"\"heal_queue\":%lld,\"healed\":%lld,\"disks\":[",
+		s.disks, s.online, s.replicas, s.write_quorum, (long long)s.heal_queue,
+		(long long)s.healed);
+	for (int i = 0; i < n; i++)
+		status_disk_json(r, &d[i], i == n - 1);
+	http_resp_bodyf(r->c, "]}\n");
+	s3_send(r);
+}
+
+/* One metric family: HELP, TYPE, then a sample per disk. */
+static void metric_disks(struct s3_req *r, const char *name, const char *type,
+			 const char *help, const struct store_disk_status *d, int n,
+			 size_t field)
+{
+	http_resp_bodyf(r->c, "# HELP cairn_disk_%s %s\n# TYPE cairn_disk_%s %s\n", name, help,
+			name, type);
+	for (int i = 0; i < n; i++) {
+		uint64_t v;
+
+		memcpy(&v, (const char *)&d[i] + field, sizeof(v));
+		http_resp_bodyf(r->c, "cairn_disk_%s{disk=\"%s\",path=\"%s\"} %llu\n", name,
+				d[i].id, d[i].path, (unsigned long long)v);
+	}
+}
+
+void s3_cairn_metrics(struct s3_req *r)
+{
+	static _Thread_local struct store_disk_status d[STATUS_DISKS];
+	struct store_status s;
+	int n = status_get(r, &s, d);
+
+	for (int i = 0; i < n; i++)
+		safe_path(d[i].path);
+	s3_resp_begin(r, 200);
+	http_resp_header(r->c, "Content-Type", "text/plain; version=0.0.4");
+	http_resp_bodyf(r->c, "# HELP cairn_disks_online Disks online.\n# TYPE cairn_disks_online gauge\ncairn_disks_online %d\n",
+			s.online);
+	http_resp_bodyf(r->c, "# HELP cairn_heal_queue Repairs queued or running.\n# TYPE cairn_heal_queue gauge\ncairn_heal_queue %lld\n",
+			(long long)s.heal_queue);
+	http_resp_bodyf(r->c, "# HELP cairn_healed_total Replicas restored.\n# TYPE cairn_healed_total counter\ncairn_healed_total %lld\n",
+			(long long)s.healed);
+	http_resp_bodyf(r->c, "# HELP cairn_disk_online 1 when the disk is online.\n# TYPE cairn_disk_online gauge\n");
+	for (int i = 0; i < n; i++)
+		http_resp_bodyf(r->c, "cairn_disk_online{disk=\"%s\",path=\"%s\"} %d\n", d[i].id,
+				d[i].path, d[i].online);
+	metric_disks(r, "size_bytes", "gauge", "File-system size.", d, n,
+		     offsetof(struct store_disk_status, size_bytes));
+	metric_disks(r, "free_bytes", "gauge", "File-system space available.", d, n,
+		     offsetof(struct store_disk_status, free_bytes));
+	metric_disks(r, "reads_total", "counter", "Replicas opened for reading.", d, n,
+		     offsetof(struct store_disk_status, reads));
+	metric_disks(r, "read_bytes_total", "counter", "Bytes read and verified.", d, n,
+		     offsetof(struct store_disk_status, read_bytes));
+	metric_disks(r, "writes_total", "counter", "Replica commits.", d, n,
+		     offsetof(struct store_disk_status, writes));
+	metric_disks(r, "write_bytes_total", "counter", "Bytes committed.", d, n,
+		     offsetof(struct store_disk_status, write_bytes));
+	metric_disks(r, "errors_total", "counter", "I/O errors, failed commits, corrupt blocks.",
+		     d, n, offsetof(struct store_disk_status, errors));
+	s3_send(r);
+}

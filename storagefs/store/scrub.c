@@ -1,0 +1,314 @@
+/* scrub.c — the scrubber: a background thread that walks each volume's index in key order
+ * within an I/O budget and repairs every key it meets (store_heal: verify every placed
+ * replica, restore missing or corrupt ones, purge agreed tombstones). Its position is
+ * checkpointed in the index (table scrub) so a restart resumes; progress is logged. */
+#include "store_int.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "../../lib/log.h"
+
+#define SCRUB_BATCH	64		/* keys read from the index at a time */
+#define SCRUB_START_MS	5000		/* after open, before the first batch */
+#define SCRUB_IDLE_MS	60000		/* between two passes over every volume */
+#define SCRUB_LOG_MS	10000		/* one progress line per volume this often */
+#define SCRUB_NAP_MAX	10000
+
+struct scrub_key {
+	char bucket[STORE_BUCKET_MAX + 1];
+	size_t key_len;
+	char key[STORE_KEY_MAX];
+	int64_t size;
+};
+
+/* The walk over one volume: the checkpoint, and this pass's counters. */
+struct scrub_vol {
+	struct scrub_key at;		/* the last key done ("" / 0: from the start) */
+	int64_t pass, objects, bytes, repaired, errors, total;
+	int64_t start_ms, logged_ms;
+	bool loaded;
+};
+
+struct store_scrub {
+	bool rebuild;			/* a new disk joined: every walk starts over */
+	struct scrub_vol vol[STORE_VOLS_MAX];
+	struct scrub_key keys[SCRUB_BATCH];
+};
+
+static int64_t mono_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static int64_t wall_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* --- the checkpoint: one row of table scrub, written with the volume's transactions --- */
+
+static int ckpt_load(struct vol *v, struct scrub_vol *sv)
+{
+	struct vconn *w;
+	sqlite3_stmt *s;
+	int rc = vol_tx_begin(v, &w), step;
+
+	if (rc)
+		return rc;
+	s = w->st[VS_SCRUB_GET];
+	step = sqlite3_step(s);
+	if (step == SQLITE_ROW && (size_t)sqlite3_column_bytes(s, 1) <= STORE_KEY_MAX) {
+		snprintf(sv->at.bucket, sizeof(sv->at.bucket), "%s",
+			 (const char *)sqlite3_column_text(s, 0));
+		sv->at.key_len = (size_t)sqlite3_column_bytes(s, 1);
+		if (sv->at.key_len)
+			memcpy(sv->at.key, sqlite3_column_blob(s, 1), sv->at.key_len);
+		sv->pass = sqlite3_column_int64(s, 2);
+	} else if (step != SQLITE_ROW && step != SQLITE_DONE) {
+		rc = vol_sqlerr(v, w->db, step, "scrub_get");
+	}
+	sqlite3_reset(s);
+	return vol_tx_end(v, rc);
+}
+
+static int ckpt_save(struct vol *v, const struct scrub_vol *sv)
+{
+	struct vconn *w;
+	sqlite3_stmt *s;
+	int rc = vol_tx_begin(v, &w);
+
+	if (rc)
+		return rc;
+	s = w->st[VS_SCRUB_PUT];
+	sqlite3_bind_text(s, 1, sv->at.bucket, -1, SQLITE_STATIC);
+	store_bind_blob(s, 2, sv->at.key, sv->at.key_len);
+	sqlite3_bind_int64(s, 3, sv->pass);
+	sqlite3_bind_int64(s, 4, wall_ms());
+	return vol_tx_end(v, vol_exec(v, w, VS_SCRUB_PUT));
+}
+
+/* --- the walk --- */
+
+/* The next keys after the checkpoint, into sc->keys; returns how many or -errno. */
+static int scrub_read(struct vol *v, const struct scrub_vol *sv, struct scrub_key *keys)
+{
+	struct vconn *c = vol_reader(v);
+	sqlite3_stmt *s = c->st[VS_SCRUB_NEXT];
+	int n = 0, rc;
+
+	sqlite3_bind_text(s, 1, sv->at.bucket, -1, SQLITE_STATIC);
+	store_bind_blob(s, 2, sv->at.key, sv->at.key_len);
+	sqlite3_bind_int(s, 3, SCRUB_BATCH);
+	while ((rc = sqlite3_step(s)) == SQLITE_ROW && n < SCRUB_BATCH) {
+		struct scrub_key *k = &keys[n];
+
+		k->key_len = (size_t)sqlite3_column_bytes(s, 1);
+		if (k->key_len > STORE_KEY_MAX || !sqlite3_column_text(s, 0))
+			continue;
+		snprintf(k->bucket, sizeof(k->bucket), "%s", (const char *)sqlite3_column_text(s, 0));
+		memcpy(k->key, sqlite3_column_blob(s, 1), k->key_len);
+		k->size = sqlite3_column_int64(s, 2);
+		n++;
+	}
+	if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+		n = vol_fault(v, vol_sqlerr(v, c->db, rc, "scrub_next"), "sql");
+	sqlite3_reset(s);
+	vol_reader_put(c);
+	return n;
+}
+
+/* The key is repaired from the walk of the first online volume (placement order) that
+ * holds it, so each key is verified once per pass, not once per replica. */
+static bool scrub_owner(struct store *st, int vi, const struct scrub_key *k)
+{
+	int order[STORE_VOLS_MAX];
+
+	store_place(st, k->bucket, k->key, k->key_len, order);
+	for (int i = 0; i < st->nvols && order[i] != vi; i++) {
+		struct vol *v = st->vols[order[i]];
+		struct vconn *c;
+		uint64_t ver;
+		bool tomb;
+		int rc;
+
+		if (!vol_online(v))
+			continue;
+		c = vol_reader(v);
+		rc = store_row_version(v, c, k->bucket, k->key, k->key_len, &ver, &tomb);
+		vol_reader_put(c);
+		if (rc == 1)
+			return false;
+	}
+	return true;
+}
+
+static void scrub_log(struct store *st, int vi, struct scrub_vol *sv, bool done)
+{
+	int64_t now = mono_ms(), el = now - sv->start_ms;
+	int64_t eta = sv->objects ? (sv->total - sv->objects) * el / sv->objects / 1000 : -1;
+
+	sv->logged_ms = now;
+	log_info("store_scrub_%s vol=%s pass=%lld objects=%lld total=%lld bytes=%lld repaired=%lld errors=%lld elapsed_s=%lld eta_s=%lld",
+		 done ? "pass_done" : "progress", st->vols[vi]->path, (long long)sv->pass,
+		 (long long)sv->objects, (long long)sv->total, (long long)sv->bytes,
+		 (long long)sv->repaired, (long long)sv->errors, (long long)(el / 1000),
+		 (long long)(eta < 0 ? 0 : eta));
+}
+
+static void scrub_begin_pass(struct store *st, int vi, struct scrub_vol *sv)
+{
+	struct vol *v = st->vols[vi];
+	struct vconn *c = vol_reader(v);
+	sqlite3_stmt *s = NULL;
+
+	__atomic_store_n(&sv->objects, 0, __ATOMIC_RELAXED);
+	__atomic_store_n(&sv->repaired, 0, __ATOMIC_RELAXED);
+	__atomic_store_n(&sv->total, 0, __ATOMIC_RELAXED);
+	sv->bytes = sv->errors = 0;
+	sv->start_ms = sv->logged_ms = mono_ms();
+	if (sqlite3_prepare_v2(c->db, "SELECT count(*) FROM objects", -1, &s, NULL) == SQLITE_OK &&
+	    sqlite3_step(s) == SQLITE_ROW)
+		__atomic_store_n(&sv->total, sqlite3_column_int64(s, 0), __ATOMIC_RELAXED);
+	sqlite3_finalize(s);
+	vol_reader_put(c);
+}
+
+/* One batch on volume vi: repairs its keys, advances and saves the checkpoint. Returns the
+ * keys read, 0 when the pass over vi is complete (the checkpoint starts over), or -errno. */
+static int scrub_step(struct store *st, int vi)
+{
+	struct scrub_vol *sv = &st->scrub->vol[vi];
+	struct vol *v = st->vols[vi];
+	int n, rc;
+
+	if (!sv->loaded) {
+		if ((rc = ckpt_load(v, sv)))
+			return rc;
+		if (st->scrub->rebuild) {
+			memset(&sv->at, 0, sizeof(sv->at));
+			log_info("store_rebuild_start vol=%s msg=\"a new disk joined: full pass\"",
+				 v->path);
+		}
+		sv->loaded = true;
+		scrub_begin_pass(st, vi, sv);
+	}
+	if ((n = scrub_read(v, sv, st->scrub->keys)) < 0)
+		return n;
+	for (int i = 0; i < n; i++) {
+		struct scrub_key *k = &st->scrub->keys[i];
+		int fixed = 0;
+
+		if (scrub_owner(st, vi, k)) {
+			rc = store_heal_count(st, k->bucket, k->key, k->key_len, &fixed);
+			sv->errors += rc != 0;	/* logged by heal; the walk goes on */
+			__atomic_fetch_add(&sv->repaired, fixed, __ATOMIC_RELAXED);
+			sv->bytes += k->size * st->replicas;
+		}
+		__atomic_fetch_add(&sv->objects, 1, __ATOMIC_RELAXED);
+		sv->at = *k;
+	}
+	if (n == 0) {
+		scrub_log(st, vi, sv, true);
+		memset(&sv->at, 0, sizeof(sv->at));
+		__atomic_fetch_add(&sv->pass, 1, __ATOMIC_RELAXED);
+		scrub_begin_pass(st, vi, sv);
+	} else if (mono_ms() - sv->logged_ms >= SCRUB_LOG_MS) {
+		scrub_log(st, vi, sv, false);
+	}
+	rc = ckpt_save(v, sv);
+	return rc ? vol_fault(v, rc, "scrub") : n;
+}
+
+void store_scrub_stats(struct store *st, int vi, struct store_disk_status *d)
+{
+	const struct scrub_vol *sv;
+
+	if (!st->scrub)
+		return;
+	/* Read without the scrubber's cooperation: figures for humans, a batch apart at worst. */
+	sv = &st->scrub->vol[vi];
+	d->scrub_pass = __atomic_load_n(&sv->pass, __ATOMIC_RELAXED);
+	d->scrub_objects = __atomic_load_n(&sv->objects, __ATOMIC_RELAXED);
+	d->scrub_total = __atomic_load_n(&sv->total, __ATOMIC_RELAXED);
+	d->scrub_repaired = __atomic_load_n(&sv->repaired, __ATOMIC_RELAXED);
+}
+
+int store_scrub_once(struct store *st)
+{
+	int rc = 0;
+
+	for (int vi = 0; vi < st->nvols && !rc; vi++) {
+		int n;
+
+		if (!vol_online(st->vols[vi]))
+			continue;
+		while ((n = scrub_step(st, vi)) > 0)
+			;
+		rc = n;
+	}
+	return rc;
+}
+
+/* Busy for t, then asleep for t * (100 - pct) / pct: the scrubber's reads take at most pct%
+ * of the time, so at most pct% of what the disks can deliver. */
+static bool scrub_budget(struct store *st, int64_t busy_ms)
+{
+	int64_t nap = busy_ms * (100 - st->scrub_pct) / st->scrub_pct;
+
+	return store_nap(st, nap < 1 ? 1 : nap > SCRUB_NAP_MAX ? SCRUB_NAP_MAX : nap);
+}
+
+static void *scrub_main(void *arg)
+{
+	struct store *st = arg;
+
+	if (store_nap(st, SCRUB_START_MS))
+		return NULL;
+	for (;;) {
+		for (int vi = 0; vi < st->nvols; vi++) {
+			int n = 1;
+
+			while (n > 0 && vol_online(st->vols[vi])) {
+				int64_t t0 = mono_ms();
+
+				n = scrub_step(st, vi);
+				if (n < 0)
+					log_warnx("store_scrub_error vol=%s rc=%d", st->vols[vi]->path, n);
+				if (scrub_budget(st, mono_ms() - t0))
+					return NULL;
+			}
+		}
+		if (store_nap(st, SCRUB_IDLE_MS))
+			return NULL;
+	}
+}
+
+int store_scrub_start(struct store *st)
+{
+	int rc;
+
+	st->scrub = calloc(1, sizeof(*st->scrub));
+	if (!st->scrub)
+		return -ENOMEM;
+	/* A replaced (empty, newly labelled) disk among labelled ones: rebuild it now. */
+	for (int i = 0; i < st->nvols; i++) {
+		if (st->vols[i]->fresh && st->vols[i]->max_version == 0 && st->nvols > 1)
+			st->scrub->rebuild = true;
+	}
+	if (st->scrub_pct <= 0)
+		return 0;		/* only store_scrub_once (tests, tools) */
+	if ((rc = -pthread_create(&st->scrubber, NULL, scrub_main, st)))
+		return rc;
+	st->scrubber_on = true;
+	return 0;
+}
