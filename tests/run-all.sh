@@ -5,7 +5,7 @@
 # A suite that exits non-zero without reporting a failure counts 1 failed (a crash, a
 # sanitizer report at exit, a timeout). Exit status: 0 only if nothing failed.
 #   FUZZ_SECONDS   seconds of fuzzing per fuzzer (default 10)
-#   TEST_SUITES    space-separated subset of: unit asan-unit fuzz integration asan-integration
+#   TEST_SUITES    space-separated subset of: unit asan-unit fuzz integration asan-integration system
 set -uo pipefail
 
 [[ $# -eq 1 ]] || { echo "usage: $0 <build-dir>" >&2; exit 2; }
@@ -16,7 +16,7 @@ build=$1
 logdir=$build/test-logs
 mkdir -p "$logdir"
 fuzz_seconds=${FUZZ_SECONDS:-10}
-suites=${TEST_SUITES:-unit asan-unit fuzz integration asan-integration}
+suites=${TEST_SUITES:-unit asan-unit fuzz integration asan-integration system}
 
 total_pass=0 total_fail=0
 results=()
