@@ -30,6 +30,8 @@ static void object_headers(struct s3_req *r, const struct store_objinfo *info)
 	http_resp_header(r->c, "Last-Modified", date);
 }
 
+_Static_assert(HTTP_SCRATCH >= STORE_SEND_SPAN, "store_obj_send needs a larger scratch buffer");
+
 static ssize_t get_send(void *ctx, int sock, size_t max)
 {
 	struct s3_req *r = ctx;

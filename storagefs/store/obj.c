@@ -259,8 +259,12 @@ static int pread_full(int fd, void *buf, size_t len, int64_t off)
 }
 
 /* Reads block blk of segment i (len bytes) into dst and checks it. */
-static int read_block(struct rep_obj *o, int i, int64_t blk, void *dst, size_t len)
+/* Reads len bytes of segment i from block blk on (one pread, so a send of several blocks
+ * costs one read) into dst and checks every block's CRC; len covers whole blocks but for
+ * the segment's last. */
+static int read_blocks(struct rep_obj *o, int i, int64_t blk, void *dst, size_t len)
 {
+	const unsigned char *p = dst;
 	int fd = seg_fd(o, i);
 	int rc;
 
@@ -271,13 +275,22 @@ static int read_block(struct rep_obj *o, int i, int64_t blk, void *dst, size_t l
 		log_corrupt(o, "short_file", i, blk);
 	if (rc)
 		return rc;
-	if (crc32c(0, dst, len) != o->crcs[o->segs[i].crc0 + blk]) {
-		log_corrupt(o, "crc_mismatch", i, blk);
-		vol_count(&o->v->n_errors, 1);
-		return -EBADMSG;
+	for (size_t off = 0; off < len; off += STORE_BLOCK, blk++) {
+		size_t n = len - off < STORE_BLOCK ? len - off : STORE_BLOCK;
+
+		if (crc32c(0, p + off, n) != o->crcs[o->segs[i].crc0 + blk]) {
+			log_corrupt(o, "crc_mismatch", i, blk);
+			vol_count(&o->v->n_errors, 1);
+			return -EBADMSG;
+		}
 	}
 	vol_count(&o->v->n_read_bytes, len);
 	return 0;
+}
+
+static int read_block(struct rep_obj *o, int i, int64_t blk, void *dst, size_t len)
+{
+	return read_blocks(o, i, blk, dst, len);
 }
 
 static int inline_check(struct rep_obj *o)
@@ -370,11 +383,13 @@ static ssize_t send_inline(struct rep_obj *o, int sock, int64_t *pos, size_t max
 	return sent;
 }
 
-/* One block per call: read and verify it into scratch, then sendfile() the wanted range of
- * it from the (immutable) file; a partial send resumes without verifying again. */
+/* Up to STORE_SEND_SPAN bytes of whole blocks per call: read and verify them into scratch,
+ * then sendfile() the wanted range from the (immutable) file; a partial send resumes without
+ * verifying again. */
 static ssize_t rep_send(struct rep_obj *o, int sock, int64_t *pos, size_t max, void *scratch,
 			bool *sending)
 {
+	int64_t seg_size, verified_end;
 	struct obj_pos p;
 	ssize_t sent;
 	off_t off;
@@ -388,16 +403,28 @@ static ssize_t rep_send(struct rep_obj *o, int sock, int64_t *pos, size_t max, v
 	if (o->inl)
 		return send_inline(o, sock, pos, max, sending);
 	p = locate(o, *pos);
-	if (o->ok_seg != p.seg || o->ok_blk != p.blk) {
-		if ((rc = read_block(o, p.seg, p.blk, scratch, (size_t)p.blen)))
-			return rc;	/* nothing of this block went out: another replica may serve it */
+	seg_size = o->segs[p.seg].size;
+	if (o->ok_seg != p.seg || p.blk < o->ok_lo || p.blk >= o->ok_hi) {
+		int64_t start = p.blk * STORE_BLOCK;
+		int64_t end = p.rel + (int64_t)max < seg_size ? p.rel + (int64_t)max : seg_size;
+
+		/* Whole blocks covering what was asked, at most one span. */
+		end = (end - start + STORE_BLOCK - 1) / STORE_BLOCK * STORE_BLOCK + start;
+		if (end - start > STORE_SEND_SPAN)
+			end = start + STORE_SEND_SPAN;
+		if (end > seg_size)
+			end = seg_size;
+		if ((rc = read_blocks(o, p.seg, p.blk, scratch, (size_t)(end - start))))
+			return rc;	/* nothing of these blocks went out: another replica may serve them */
 		o->ok_seg = p.seg;
-		o->ok_blk = p.blk;
+		o->ok_lo = p.blk;
+		o->ok_hi = p.blk + (end - start + STORE_BLOCK - 1) / STORE_BLOCK;
 	}
 	if ((fd = seg_fd(o, p.seg)) < 0)
 		return fd;
 	*sending = true;
-	n = (size_t)(p.blen - p.boff);
+	verified_end = o->ok_hi * STORE_BLOCK < seg_size ? o->ok_hi * STORE_BLOCK : seg_size;
+	n = (size_t)(verified_end - p.rel);
 	n = n < max ? n : max;
 	off = (off_t)p.rel;
 	sent = sendfile(sock, fd, &off, n);

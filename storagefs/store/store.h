@@ -20,6 +20,7 @@
 #define STORE_ETAG_MAX		48		/* "hex32" or "hex32-N", without quotes */
 #define STORE_UPLOAD_ID_MAX	64
 #define STORE_BLOCK		(64 * 1024)	/* checksum block */
+#define STORE_SEND_SPAN		(4 * STORE_BLOCK)	/* verified per store_obj_send call */
 #define STORE_INLINE_MAX	(16 * 1024)	/* objects up to this live in the index row */
 #define STORE_PART_MIN		(5 * 1024 * 1024)	/* every multipart part but the last */
 #define STORE_PARTS_MAX		10000
@@ -143,7 +144,7 @@ const struct store_objinfo *store_obj_info(const struct store_obj *o);
 int store_obj_read(struct store_obj *o, int64_t pos, void *buf, size_t len);
 /* Sends up to max bytes starting at *pos into sock (non-blocking; sendfile for file data,
  * each block's checksum verified before any of its bytes go out; scratch is a buffer of
- * at least STORE_BLOCK bytes). Advances *pos; returns bytes sent, -EAGAIN, -EBADMSG or
+ * at least STORE_SEND_SPAN bytes). Advances *pos; returns bytes sent, -EAGAIN, -EBADMSG or
  * another -errno. */
 ssize_t store_obj_send(struct store_obj *o, int sock, int64_t *pos, size_t max,
 		       void *scratch);

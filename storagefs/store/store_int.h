@@ -139,8 +139,8 @@ struct rep_obj {
 	bool inl_ok;			/* the inline bytes were verified */
 	int cur;			/* the segment whose file fd is, -1 for none */
 	int fd;
-	int ok_seg;			/* the last block verified by store_obj_send */
-	int64_t ok_blk;
+	int ok_seg;			/* the blocks [ok_lo, ok_hi) of segment ok_seg were */
+	int64_t ok_lo, ok_hi;		/* verified by store_obj_send and may be sent */
 	unsigned char *scratch;		/* one block, for reads of part of a block */
 	_Alignas(8) unsigned char mem[];	/* segs, crcs, then inline bytes or scratch */
 };

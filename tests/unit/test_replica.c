@@ -67,7 +67,7 @@ static int rput(struct store *st, const char *key, const void *d, size_t len)
 /* 0 when the object reads back (read and send) exactly as want. */
 static int rcheck(struct store *st, const char *key, const unsigned char *want, size_t len)
 {
-	static unsigned char scratch[STORE_BLOCK];
+	static unsigned char scratch[STORE_SEND_SPAN];
 	unsigned char *got = malloc(len + 1);
 	struct store_obj *o;
 	int64_t pos = 0;

@@ -120,7 +120,7 @@ static int get(struct store *st, const char *b, const char *key, size_t klen,
 static int send_all(struct store *st, const char *b, const char *key, unsigned char *out,
 		    size_t cap, size_t *got)
 {
-	static unsigned char scratch[STORE_BLOCK];
+	static unsigned char scratch[STORE_SEND_SPAN];
 	struct store_obj *o;
 	int sv[2], rc;
 	int64_t pos = 0;
@@ -1081,7 +1081,7 @@ TEST(store_volume_locked)
 
 static ssize_t send_once(struct store *st, const char *key, int64_t pos)
 {
-	static unsigned char scratch[STORE_BLOCK];
+	static unsigned char scratch[STORE_SEND_SPAN];
 	struct store_obj *o;
 	int sv[2];
 	ssize_t n;
