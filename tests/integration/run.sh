@@ -25,7 +25,7 @@ quick)
 	;;
 all)
 	tests=(test_raw_http.py test_boto3.py test_s3api.py test_awscli.py test_s3cmd.py
-		test_rclone.py test_sigterm.py test_fault.py)
+		test_rclone.py test_sigterm.py test_fault.py test_replication.py)
 	per_test_timeout=600
 	export SFS_QUICK=0
 	;;
