@@ -143,8 +143,10 @@ class Daemon:
     Logs go to root/daemon-N.log (N counts starts); pids are appended to root/pids so the
     harness can kill anything a crashed test left behind."""
 
-    def __init__(self, root, ak=None, sk=None, ndirs=2, binpath=None):
+    def __init__(self, root, ak=None, sk=None, ndirs=2, binpath=None, extra=None, pids_root=None):
         self.root = root
+        self.extra = list(extra or [])          # more storagefsd flags
+        self.pids_root = pids_root or root      # where the harness looks for leftover pids
         self.bin = binpath or default_bin()
         # SFS_TEST_AK/SFS_TEST_SK pin the keys (to replay a failure); random otherwise
         self.ak = ak or os.environ.get("SFS_TEST_AK") or "AK" + secrets.token_hex(8).upper()
@@ -182,6 +184,7 @@ class Daemon:
         for d in self.dirs:
             args += ["--data", d]
         args += ["--access-key", self.ak, "--secret-key", self.sk, "--region", REGION]
+        args += self.extra
         env = dict(os.environ)
         env.setdefault("ASAN_OPTIONS", "detect_leaks=1:abort_on_error=0")
         env.setdefault("UBSAN_OPTIONS", "print_stacktrace=1")
@@ -189,7 +192,7 @@ class Daemon:
         self.proc = subprocess.Popen(args, stdin=subprocess.DEVNULL, stdout=logf, stderr=logf,
                                      cwd=self.cwd, env=env, start_new_session=True)
         logf.close()
-        with open(os.path.join(self.root, "pids"), "a") as f:
+        with open(os.path.join(self.pids_root, "pids"), "a") as f:
             f.write("%d\n" % self.proc.pid)
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:

@@ -38,44 +38,13 @@ ALL = []            # every daemon started, killed at the end
 
 
 class RDaemon(Daemon):
-    """common.Daemon plus extra command-line flags (common.Daemon cannot pass any)."""
+    """common.Daemon with R=3-style flags, remembered for the final clean-up."""
 
     def __init__(self, root, ndirs=5, extra=None):
         os.makedirs(root, exist_ok=True)
-        super().__init__(root, ndirs=ndirs)
-        self.extra = list(extra or [])
-        ALL.append(self)
-
-    def _start_once(self, timeout, port):
-        self.nstarts += 1
-        self.port = port
-        self.logpath = os.path.join(self.root, "daemon-%d.log" % self.nstarts)
-        args = [self.bin, "--listen", "127.0.0.1:%d" % port]
-        for dd in self.dirs:
-            args += ["--data", dd]
-        args += ["--access-key", self.ak, "--secret-key", self.sk, "--region", "us-east-1"]
-        args += self.extra
-        env = dict(os.environ)
-        env.setdefault("ASAN_OPTIONS", "detect_leaks=1:abort_on_error=0")
-        env.setdefault("UBSAN_OPTIONS", "print_stacktrace=1")
-        logf = open(self.logpath, "ab")
-        self.proc = subprocess.Popen(args, stdin=subprocess.DEVNULL, stdout=logf, stderr=logf,
-                                     cwd=self.cwd, env=env, start_new_session=True)
-        logf.close()
         # the harness kills what is listed in $SFS_ROOT/pids (matching the root in cmdline)
-        with open(os.path.join(E.root, "pids"), "a") as f:
-            f.write("%d\n" % self.proc.pid)
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if "ready listen=" in self.log_text():
-                return self
-            rc = self.proc.poll()
-            if rc is not None:
-                raise Fail("daemon exited with %s before ready; log tail: %s"
-                           % (rc, self.log_text()[-800:]))
-            time.sleep(0.02)
-        self.kill9()
-        raise Fail("daemon not ready within %.0fs; log tail: %s" % (timeout, self.log_text()[-800:]))
+        super().__init__(root, ndirs=ndirs, extra=extra, pids_root=E.root)
+        ALL.append(self)
 
     def client(self, **kw):
         return s3client(self.endpoint, self.ak, self.sk, **kw)
