@@ -16,7 +16,10 @@ DEPS   := $(BUILD)/deps
 
 LIB_SRCS  := $(sort $(wildcard lib/*.c))
 SFS_SRCS  := $(sort $(wildcard storagefs/auth/*.c storagefs/s3/*.c storagefs/store/*.c))
-SFS_HDRS  := $(sort $(wildcard lib/*.h storagefs/*.h storagefs/*/*.h))
+SFS_HDRS  := $(sort $(wildcard lib/*.h storagefs/*.h storagefs/*/*.h firmware/*/*.h))
+# firmware/<tool>/main.c is a program; its other files are modules the unit tests link too.
+FW_TOOLS  := controller provd nodectl
+FW_SRCS   := $(sort $(filter-out %/main.c,$(wildcard $(FW_TOOLS:%=firmware/%/*.c))))
 UNIT_SRCS := $(sort $(wildcard tests/unit/*.c))
 BENCH_SRCS := $(sort $(wildcard tests/bench/*.c))
 FUZZ_SRCS := $(sort $(wildcard tests/fuzz/fuzz_*.c))
@@ -24,13 +27,13 @@ FUZZ_BINS := $(patsubst tests/fuzz/%.c,$(BUILD)/fuzz/%,$(FUZZ_SRCS))
 
 # --- flavours: host (glibc debug), asan, musl (static image binaries) ---
 HOST_CFLAGS := $(CSTD) $(WARN) -g -O2 -MMD -MP
-HOST_LIBS   := -lmbedcrypto -lsqlite3 -lpthread -lm
+HOST_LIBS   := -lmbedtls -lmbedx509 -lmbedcrypto -lsqlite3 -lpthread -lm
 ASAN_CFLAGS := $(CSTD) $(WARN) -g -O1 -fno-omit-frame-pointer -fsanitize=address,undefined \
                -fno-sanitize-recover=undefined -MMD -MP
 # musl-gcc's specs leave out /usr/include, so only the headers/libraries that
 # ci/build-source-pkgs.sh built from Debian's sources (build/deps/musl) are seen.
 MUSL_CFLAGS := $(CSTD) $(WARN) -O2 -DNDEBUG -I$(DEPS)/musl/include -ffunction-sections -fdata-sections -MMD -MP
-MUSL_LIBS   := -static -Wl,--gc-sections -L$(DEPS)/musl/lib -lmbedcrypto -lsqlite3 -lpthread -lm
+MUSL_LIBS   := -static -Wl,--gc-sections -L$(DEPS)/musl/lib -lmbedtls -lmbedx509 -lmbedcrypto -lsqlite3 -lpthread -lm
 
 objs = $(patsubst %.c,$(BUILD)/$(1)/obj/%.o,$(2))
 
@@ -77,13 +80,20 @@ HOST_OBJS := $(call objs,host,$(LIB_SRCS) $(SFS_SRCS))
 $(BUILD)/host/storagefsd: $(HOST_OBJS) $(call objs,host,storagefs/main.c)
 	$(HOST_CC) $(HOST_CFLAGS) -o $@ $^ $(HOST_LIBS)
 
-$(BUILD)/host/unit_tests: $(HOST_OBJS) $(call objs,host,$(UNIT_SRCS))
+# firmware tools: cairn-controller, cairn-provd, cairn-nodectl (lib/ + their own directory)
+fw_objs = $(call objs,$(1),$(LIB_SRCS) $(sort $(wildcard firmware/$(2)/*.c)))
+$(foreach t,$(FW_TOOLS),$(eval $(BUILD)/host/cairn-$(t): $(call fw_objs,host,$(t))))
+$(FW_TOOLS:%=$(BUILD)/host/cairn-%):
+	$(HOST_CC) $(HOST_CFLAGS) -o $@ $^ $(HOST_LIBS)
+
+$(BUILD)/host/unit_tests: $(HOST_OBJS) $(call objs,host,$(FW_SRCS) $(UNIT_SRCS))
 	$(HOST_CC) $(HOST_CFLAGS) -o $@ $^ $(HOST_LIBS)
 
 $(BUILD)/host/s3bench: $(HOST_OBJS) $(call objs,host,$(BENCH_SRCS))
 	$(HOST_CC) $(HOST_CFLAGS) -o $@ $^ $(HOST_LIBS)
 
-host: $(BUILD)/host/storagefsd $(BUILD)/host/unit_tests $(if $(BENCH_SRCS),$(BUILD)/host/s3bench)
+host: $(BUILD)/host/storagefsd $(BUILD)/host/unit_tests $(if $(BENCH_SRCS),$(BUILD)/host/s3bench) \
+      $(FW_TOOLS:%=$(BUILD)/host/cairn-%)
 
 # --- ASan + UBSan build of the daemon and the unit tests ---
 $(BUILD)/asan/obj/%.o: %.c | $(BUILD)/.deps-done
@@ -95,10 +105,14 @@ ASAN_OBJS := $(call objs,asan,$(LIB_SRCS) $(SFS_SRCS))
 $(BUILD)/asan/storagefsd: $(ASAN_OBJS) $(call objs,asan,storagefs/main.c)
 	$(HOST_CC) $(ASAN_CFLAGS) -o $@ $^ $(HOST_LIBS)
 
-$(BUILD)/asan/unit_tests: $(ASAN_OBJS) $(call objs,asan,$(UNIT_SRCS))
+$(foreach t,$(FW_TOOLS),$(eval $(BUILD)/asan/cairn-$(t): $(call fw_objs,asan,$(t))))
+$(FW_TOOLS:%=$(BUILD)/asan/cairn-%):
 	$(HOST_CC) $(ASAN_CFLAGS) -o $@ $^ $(HOST_LIBS)
 
-asan: $(BUILD)/asan/storagefsd $(BUILD)/asan/unit_tests
+$(BUILD)/asan/unit_tests: $(ASAN_OBJS) $(call objs,asan,$(FW_SRCS) $(UNIT_SRCS))
+	$(HOST_CC) $(ASAN_CFLAGS) -o $@ $^ $(HOST_LIBS)
+
+asan: $(BUILD)/asan/storagefsd $(BUILD)/asan/unit_tests $(FW_TOOLS:%=$(BUILD)/asan/cairn-%)
 
 # --- static musl build for the image ---
 $(BUILD)/musl/obj/%.o: %.c | $(BUILD)/.deps-done
@@ -110,7 +124,12 @@ $(BUILD)/musl/storagefsd: $(call objs,musl,$(LIB_SRCS) $(SFS_SRCS) storagefs/mai
 	$(MUSL_CC) $(MUSL_CFLAGS) -o $@ $(filter %.o,$^) $(MUSL_LIBS)
 	strip $@
 
-musl: $(BUILD)/musl/storagefsd
+$(foreach t,$(FW_TOOLS),$(eval $(BUILD)/musl/cairn-$(t): $(call fw_objs,musl,$(t)) $(BUILD)/.deps-done))
+$(FW_TOOLS:%=$(BUILD)/musl/cairn-%):
+	$(MUSL_CC) $(MUSL_CFLAGS) -o $@ $(filter %.o,$^) $(MUSL_LIBS)
+	strip $@
+
+musl: $(BUILD)/musl/storagefsd $(FW_TOOLS:%=$(BUILD)/musl/cairn-%)
 
 # --- libFuzzer targets: each tests/fuzz/fuzz_X.c links the library code ---
 # clang, not gcc: warnings on but not fatal (the gcc builds enforce -Werror), and the
@@ -118,9 +137,9 @@ musl: $(BUILD)/musl/storagefsd
 FUZZ_CFLAGS := $(CSTD) -Wall -Wextra -Wno-unused-parameter -Wno-missing-prototypes \
                -g -O1 -fno-omit-frame-pointer -fsanitize=fuzzer,address,undefined \
                -fno-sanitize-recover=undefined
-$(BUILD)/fuzz/%: tests/fuzz/%.c $(LIB_SRCS) $(SFS_SRCS) $(SFS_HDRS) | $(BUILD)/.deps-done
+$(BUILD)/fuzz/%: tests/fuzz/%.c $(LIB_SRCS) $(SFS_SRCS) $(FW_SRCS) $(SFS_HDRS) | $(BUILD)/.deps-done
 	@mkdir -p $(dir $@)
-	$(CLANG) $(FUZZ_CFLAGS) -o $@ $< $(LIB_SRCS) $(SFS_SRCS) $(HOST_LIBS)
+	$(CLANG) $(FUZZ_CFLAGS) -o $@ $< $(LIB_SRCS) $(SFS_SRCS) $(FW_SRCS) $(HOST_LIBS)
 
 fuzz-build: $(FUZZ_BINS)
 
@@ -159,9 +178,10 @@ distclean:
 	rm -rf $(BUILD)
 
 # Header dependencies of the gcc builds (-MMD -MP); never the big build/deps tree.
-ALL_OBJS := $(call objs,host,$(LIB_SRCS) $(SFS_SRCS) storagefs/main.c $(UNIT_SRCS) $(BENCH_SRCS)) \
-            $(call objs,asan,$(LIB_SRCS) $(SFS_SRCS) storagefs/main.c $(UNIT_SRCS)) \
-            $(call objs,musl,$(LIB_SRCS) $(SFS_SRCS) storagefs/main.c)
+FW_ALL   := $(sort $(wildcard $(FW_TOOLS:%=firmware/%/*.c)))
+ALL_OBJS := $(call objs,host,$(LIB_SRCS) $(SFS_SRCS) $(FW_ALL) storagefs/main.c $(UNIT_SRCS) $(BENCH_SRCS)) \
+            $(call objs,asan,$(LIB_SRCS) $(SFS_SRCS) $(FW_ALL) storagefs/main.c $(UNIT_SRCS)) \
+            $(call objs,musl,$(LIB_SRCS) $(SFS_SRCS) $(FW_ALL) storagefs/main.c)
 -include $(wildcard $(ALL_OBJS:.o=.d))
 
 # The node image: image, run, run-host, node-keys, system-test, image-repro.
