@@ -5,14 +5,14 @@
 #   <deps-dir>/src/      downloaded source packages (.dsc + tarballs), kept as a cache
 #   <deps-dir>/work/     unpacked, Debian-patched trees and build directories
 #   <deps-dir>/stamps/   one stamp per finished step: a step whose stamp matches is skipped
-#   <deps-dir>/musl/     the result: include/, lib/*.a and VERSIONS (exact source versions)
+#   <deps-dir>/musl/     the result: include/, lib/*.a, bin/ (busybox, mke2fs, e2fsck) and VERSIONS
 # All packages are fetched first (one private `apt-get update` at most), then built in parallel,
 # one build_<name> function per package. To add a package: write build_<name> (it gets its .dsc
 # in $1, and ends with `record <name> <version> <dsc>`), and list it in PACKAGES.
 # DEPS_REFRESH=1 re-reads the archive and fetches newer Debian revisions if any.
 set -euo pipefail
 
-PACKAGES=(mbedtls sqlite3 busybox)
+PACKAGES=(mbedtls sqlite3 busybox e2fsprogs)
 
 [[ $# -eq 1 ]] || { echo "usage: $0 <deps-dir>" >&2; exit 2; }
 mkdir -p "$1"
@@ -224,6 +224,44 @@ build_busybox() {
 	stamp_set busybox "$key"
 	log "busybox $ver: built ($(stat -c %s "$OUT/bin/busybox") bytes)"
 	record busybox "$ver" "$dsc"
+}
+
+# --- e2fsprogs: mke2fs and e2fsck for the image (the agent formats blank data disks; boot
+# checks them), static with musl, e2fsprogs' own libuuid/libblkid (util-linux's are glibc) ---
+build_e2fsprogs() {
+	local dsc=$1 ver dir key kh
+	ver=$(dsc_field "$dsc" Version)
+	key="e2fsprogs $ver tag=cairn1 cc=$MUSL_CC sde=$SOURCE_DATE_EPOCH"
+	if stamp_ok e2fsprogs "$key" && [[ -x $OUT/bin/mke2fs && -x $OUT/bin/e2fsck ]]; then
+		log "e2fsprogs $ver: up to date"
+		record e2fsprogs "$ver" "$dsc"
+		return 0
+	fi
+	log "e2fsprogs $ver: unpack + build mke2fs, e2fsck with $MUSL_CC (static)"
+	dir="$WORK/e2fsprogs"
+	unpack "$dsc" "$dir"
+	kh="$WORK/e2fsprogs-kernel-headers"
+	mkdir -p "$kh" "$dir/bld"
+	ln -sfn /usr/include/linux "$kh/linux"
+	ln -sfn /usr/include/asm-generic "$kh/asm-generic"
+	ln -sfn "/usr/include/$(gcc -dumpmachine)/asm" "$kh/asm"
+	(cd "$dir/bld" && CC="$MUSL_CC" CFLAGS="-O2 -isystem $kh" LDFLAGS=-static \
+		../configure --disable-nls --disable-fsck --disable-uuidd --disable-e2initrd-helper \
+			--disable-fuse2fs --disable-defrag --disable-imager --disable-debugfs --disable-tdb \
+			--disable-backtrace --without-libarchive --enable-libuuid --enable-libblkid \
+			>"$dir.build.log" 2>&1 &&
+		make -j"$JOBS" libs >>"$dir.build.log" 2>&1 &&
+		make -C misc -j"$JOBS" mke2fs >>"$dir.build.log" 2>&1 &&
+		make -C e2fsck -j"$JOBS" e2fsck >>"$dir.build.log" 2>&1) ||
+		{ tail -n 40 "$dir.build.log" >&2; die "e2fsprogs build failed"; }
+	mkdir -p "$OUT/bin"
+	strip -o "$OUT/bin/mke2fs.new" "$dir/bld/misc/mke2fs"
+	strip -o "$OUT/bin/e2fsck.new" "$dir/bld/e2fsck/e2fsck"
+	mv "$OUT/bin/mke2fs.new" "$OUT/bin/mke2fs"
+	mv "$OUT/bin/e2fsck.new" "$OUT/bin/e2fsck"
+	stamp_set e2fsprogs "$key"
+	log "e2fsprogs $ver: built (mke2fs $(stat -c %s "$OUT/bin/mke2fs") bytes, e2fsck $(stat -c %s "$OUT/bin/e2fsck") bytes)"
+	record e2fsprogs "$ver" "$dsc"
 }
 
 # --- main ---------------------------------------------------------------------------------

@@ -16,6 +16,7 @@ PKGS=(
 	xz-utils gzip zstd ca-certificates curl
 	# tests: S3 clients (use /usr/bin/python3 and /usr/bin/aws, not a pyenv shim)
 	python3 python3-boto3 awscli s3cmd rclone valgrind
+	openssl			# test_join.py makes CSRs with it
 	# benchmarks
 	wrk fio nginx-light
 	# image + boot tests (later issues)

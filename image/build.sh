@@ -25,6 +25,9 @@ OUT=$IMG/$BOARD
 DEBS=$IMG/debs
 BUSYBOX=${BUSYBOX:-$BUILD/deps/musl/bin/busybox}
 SFSD=${SFSD:-$BUILD/musl/storagefsd}
+# The provisioning tools (firmware/) and e2fsprogs' mke2fs/e2fsck (ci/build-source-pkgs.sh).
+CAIRN_BINS=${CAIRN_BINS:-$BUILD/musl/cairn-provd $BUILD/musl/cairn-controller $BUILD/musl/cairn-nodectl $BUILD/deps/musl/bin/mke2fs $BUILD/deps/musl/bin/e2fsck}
+export CAIRN_BINS
 XEN_PKG=${XEN_PKG:-xen-hypervisor-4.17-amd64}
 ESP_MIB=${ESP_MIB:-64}
 STATE_MIB=${STATE_MIB:-32}
@@ -32,7 +35,7 @@ log() { echo "image: $*" >&2; }
 die() { echo "image: error: $*" >&2; exit 1; }
 t0=$SECONDS
 mkdir -p "$DEBS" "$OUT" "$IMG/unpack"
-for f in "$BUSYBOX" "$SFSD"; do [[ -x $f ]] || die "$f not built (make deps musl)"; done
+for f in "$BUSYBOX" "$SFSD" $CAIRN_BINS; do [[ -x $f ]] || die "$f not built (make deps musl)"; done
 for t in dpkg-deb zstd mkfs.vfat mcopy mmd sgdisk python3 objcopy; do
 	command -v $t >/dev/null || die "$t not found (run: bash ci/deps.sh)"
 done
@@ -141,9 +144,14 @@ gzip -dc "$XEN_GZ" >"$OUT/pxe/xen.new"
 install_if_changed "$OUT/pxe/xen.new" "$OUT/pxe/xen"
 cp "$VMLINUZ" "$OUT/pxe/vmlinuz.new" && install_if_changed "$OUT/pxe/vmlinuz.new" "$OUT/pxe/vmlinuz"
 cp "$OUT/initrd.img" "$OUT/pxe/initrd.img.new" && install_if_changed "$OUT/pxe/initrd.img.new" "$OUT/pxe/initrd.img"
+# boot.ipxe.in: the board's Xen and dom0 command lines filled in; cairn-controller
+# (--boot-dir) fills in the rest per request (@BASE@, and @CAIRN_ARGS@: controller, token, pin).
+sed -e "s|@XEN_ARGS@|$XEN_ARGS|" -e "s|@DOM0_ARGS@|$DOM0_ARGS|" \
+	"$REPO/firmware/pxe/boot.ipxe.in" >"$OUT/pxe/boot.ipxe.in.new"
+install_if_changed "$OUT/pxe/boot.ipxe.in.new" "$OUT/pxe/boot.ipxe.in"
+# boot.ipxe: a stand-alone node from plain TFTP/HTTP (no controller: no cairn.* keys).
 base=${PXE_BASE:-tftp://\${next-server\}}
-sed -e '/^# /d' -e "s|@BASE@|$base|g" -e "s|@XEN_ARGS@|$XEN_ARGS|" -e "s|@DOM0_ARGS@|$DOM0_ARGS|" \
-	"$REPO/hypervisor-config/boot.ipxe.in" >"$OUT/pxe/boot.ipxe.new"
+sed -e '/^# /d' -e "s|@BASE@|$base|g" -e "s| @CAIRN_ARGS@||" "$OUT/pxe/boot.ipxe.in" >"$OUT/pxe/boot.ipxe.new"
 install_if_changed "$OUT/pxe/boot.ipxe.new" "$OUT/pxe/boot.ipxe"
 ln -sfn "$BOARD/pxe" "$IMG/pxe.new" && mv -Tf "$IMG/pxe.new" "$IMG/pxe"
 
@@ -169,6 +177,9 @@ bbver=$(sed -n 's/^busybox \([^ ]*\) .*/\1/p' "$BUILD/deps/musl/VERSIONS" 2>/dev
 	printf '%s %10s  %s\n' "$(sha "$XEN_EFI")" "$(stat -c %s "$XEN_EFI")" "EFI/BOOT/BOOTX64.EFI (xen)"
 	printf '%s %10s  %s\n' "$(sha "$SFSD")" "$(stat -c %s "$SFSD")" "usr/sbin/storagefsd"
 	printf '%s %10s  %s\n' "$(sha "$BUSYBOX")" "$(stat -c %s "$BUSYBOX")" "bin/busybox"
+	for f in $CAIRN_BINS; do
+		printf '%s %10s  %s\n' "$(sha "$f")" "$(stat -c %s "$f")" "usr/sbin/${f##*/}"
+	done
 } >"$OUT/manifest.txt"
 
 mib() { awk -v b="$1" 'BEGIN { printf "%.1f MiB", b / 1048576 }'; }

@@ -15,7 +15,7 @@ IMAGE_DIR := $(BUILD)/image/$(BOARD)
 BUSYBOX_BIN := $(DEPS)/musl/bin/busybox
 
 IMAGE_INPUTS := $(wildcard rootfs/*.sh rootfs/*.py rootfs/busybox.config board/$(BOARD)/board.mk \
-                hypervisor-config/*.cmdline hypervisor-config/*.in image/build.sh image/lib.sh) \
+                hypervisor-config/*.cmdline hypervisor-config/*.in firmware/pxe/boot.ipxe.in image/build.sh image/lib.sh) \
                 $(shell find rootfs/skel -type f 2>/dev/null)
 
 .PHONY: image run run-host node-keys system-test image-repro
@@ -28,7 +28,8 @@ $(BUSYBOX_BIN): rootfs/busybox.config | $(BUILD)/.deps-done
 	bash ci/build-source-pkgs.sh $(DEPS)
 	@touch $@
 
-$(IMAGE_DIR)/disk.img: $(IMAGE_INPUTS) $(BUSYBOX_BIN) $(BUILD)/musl/storagefsd | $(BUILD)/.deps-done
+$(IMAGE_DIR)/disk.img: $(IMAGE_INPUTS) $(BUSYBOX_BIN) $(BUILD)/musl/storagefsd \
+                       $(FW_TOOLS:%=$(BUILD)/musl/cairn-%) | $(BUILD)/.deps-done
 	bash image/build.sh $(BOARD) $(BUILD)
 	@touch $@
 

@@ -96,6 +96,19 @@ typedef void (*http_handler_fn)(struct http_conn *c, struct http_req *req, void 
  * the server then closes the connection. */
 typedef void (*http_error_fn)(struct http_conn *c, int status, const char *reason, void *ud);
 
+/* What the server measured of one request, reported once when it ends: its response was
+ * written, or the connection died first. */
+struct http_req_stats {
+	int status;		/* the status the handler chose (0: none) */
+	uint64_t bytes_in;	/* request body bytes handed to the sink (after chunked decoding) */
+	uint64_t bytes_out;	/* response body bytes written */
+	uint64_t duration_ns;	/* from the complete head to the end of the response */
+};
+
+/* Optional: called on the loop thread as each request ends (see http_req_stats). It must
+ * not send anything; http_conn_udata() still holds the handler's state of that request. */
+typedef void (*http_done_fn)(struct http_conn *c, const struct http_req_stats *st, void *ud);
+
 struct http_server_config {
 	const char *listen;		/* "127.0.0.1:9000", "[::1]:9000", ":9000" */
 	int threads;			/* event-loop threads; 0 = number of CPUs */
@@ -106,6 +119,7 @@ struct http_server_config {
 	size_t conn_udata_size;		/* bytes of per-connection handler state, zeroed once */
 	http_handler_fn on_request;
 	http_error_fn on_error;
+	http_done_fn on_done;		/* optional: per-request figures (metrics) */
 	void *ud;
 };
 

@@ -5,7 +5,9 @@
 #ifndef CAIRN_HTTP1_H
 #define CAIRN_HTTP1_H
 
+#include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include "tls.h"
 
@@ -34,7 +36,8 @@ struct http1_resp {
  * (body over HTTP1_BODY_MAX), -errno. */
 int http1_call(struct tls_conn *c, const struct http1_req *req, struct http1_resp *out);
 
-/* A request read by the server: method/path/query point into head; body is malloc'ed
+/* A request read by the server: method/path/query point into head, which the parser
+ * splits in place (NULs for each CR and each field's ':'); body is malloc'ed
  * (NUL-terminated, may be empty); free with http1_srv_req_fini. */
 struct http1_srv_req {
 	char head[HTTP1_HEAD_MAX + 1];
@@ -43,16 +46,40 @@ struct http1_srv_req {
 	const char *query;		/* raw, after '?', or "" */
 	char bearer[256];		/* the Authorization: Bearer token, or "" */
 	char ctype[128];
+	char host[256];			/* the Host field, or "" */
 	char *body;
 	size_t body_len;
 };
 
 /* Reads one request (Content-Length bodies only; chunked is -ENOTSUP -> 411). 0, -EPROTO
- * (malformed: answer 400), -EFBIG (answer 413), -ETIMEDOUT, -errno. */
+ * (malformed: answer 400), -EFBIG (answer 413), -ETIMEDOUT, -ENODATA (the peer closed
+ * before sending a byte: answer nothing), -errno. A request with "Expect: 100-continue" is
+ * sent the 100 before its body is read. Only the Bearer scheme fills `bearer`. */
 int http1_read_request(struct tls_conn *c, struct http1_srv_req *r);
 void http1_srv_req_fini(struct http1_srv_req *r);
-/* Writes a whole reply with Content-Length and Connection: close. */
+/* Writes a whole reply with Content-Length and Connection: close. ctype may be NULL. */
 int http1_reply(struct tls_conn *c, int status, const char *ctype, const void *body,
 		size_t len);
+
+/* The parser behind both sides, exported for tests/fuzz/fuzz_http1.c. A head is a request
+ * line or a status line, then header fields; strings point into the parsed buffer. */
+struct http1_head {
+	const char *method, *target;	/* a request */
+	int status;			/* a reply: 100..599 */
+	int64_t content_length;		/* -1: none */
+	const char *ctype, *authorization, *host;	/* NULL: absent */
+	bool transfer_encoding;		/* any Transfer-Encoding (none is supported) */
+	bool expect_continue;
+};
+
+/* Parses buf[0..len), one whole head ending in CRLF CRLF, writing NULs into it. Strict:
+ * CRLF line ends only, no obs-fold, token field names, no control characters, at most one
+ * Content-Length / Content-Type / Authorization / Host, never both Content-Length and
+ * Transfer-Encoding. 0 or -EPROTO. */
+int http1_parse_head(char *buf, size_t len, bool request, struct http1_head *h);
+/* Splits an origin-form target ("/path?query") in place: the path percent-decoded into
+ * path[max] (no %00, no control characters), *query the raw text after '?' or "".
+ * 0 or -EPROTO. */
+int http1_split_target(char *target, char *path, size_t max, const char **query);
 
 #endif

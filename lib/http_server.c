@@ -96,6 +96,8 @@ struct http_conn {
 	atomic_bool post_busy;
 	struct conn_post post;
 	struct ev_post yield_ev;
+	/* figures for cfg.on_done: start (CLOCK_MONOTONIC ns), body bytes in and out */
+	uint64_t req_t0, req_in, req_out, resp_body_len;
 	void *udata;
 	struct http_req req;
 	char in[HTTP_IN_BUF];
@@ -134,6 +136,15 @@ static void conn_run(struct http_conn *c);
 static uint64_t now_ms(const struct http_conn *c)
 {
 	return ev_now_ms(c->loop->ev);
+}
+
+/* Request latency needs more than the loop's cached millisecond clock. */
+static uint64_t mono_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 }
 
 /* --- connection lifetime --- */
@@ -606,6 +617,7 @@ void http_resp_send(struct http_conn *c)
 		log_warnx("http_resp_length_mismatch peer=%s set=%lld body=%zu",
 			  c->peer, (long long)c->cl_override, body_len);
 	resp_prepare(c, cl, send_body ? body_len : 0);
+	c->resp_body_len = send_body ? body_len : 0;
 	c->resp = RESP_WRITE;
 	conn_kick(c);
 }
@@ -626,8 +638,18 @@ void http_resp_stream(struct http_conn *c, int64_t len, const struct http_body_s
 
 /* --- the connection state machine --- */
 
+/* Reports the request to cfg.on_done (if any) and forgets it. */
 static void req_end(struct http_conn *c)
 {
+	const struct http_server_config *cfg = &c->loop->srv->cfg;
+
+	if (cfg->on_done) {
+		struct http_req_stats st = { .status = c->status, .bytes_in = c->req_in,
+					     .bytes_out = c->req_out,
+					     .duration_ns = mono_ns() - c->req_t0 };
+
+		cfg->on_done(c, &st, cfg->ud);
+	}
 	c->in_req = false;
 	c->resp = RESP_NONE;
 	c->body = BODY_NONE;
@@ -679,6 +701,8 @@ static void resp_complete(struct http_conn *c)
 
 	if (c->resp == RESP_STREAM)
 		c->src.done(c->src.ctx, 0);
+	else
+		c->req_out += c->resp_body_len;
 	req_end(c);
 	c->budget -= REQ_COST;
 	if (closing) {
@@ -769,6 +793,7 @@ static int stream_some(struct http_conn *c)
 			return -1;
 		}
 		c->stream_left -= n;
+		c->req_out += (uint64_t)n;
 		c->budget -= (int)n;
 		c->deadline = now_ms(c) + (uint64_t)c->loop->srv->cfg.io_timeout_ms;
 	}
@@ -840,6 +865,7 @@ static void body_deliver(struct http_conn *c)
 		done = c->body_left == 0;
 	}
 	c->budget -= (int)n;
+	c->req_in += n;
 	if (n && (c->sink.data(c->sink.ctx, p, n) < 0 || c->body != BODY_READ)) {
 		/* The handler stopped the body (and answers itself): no end() call. */
 		if (c->body == BODY_READ)
@@ -899,6 +925,9 @@ static void req_begin(struct http_conn *c, size_t head_len)
 	c->cont_wanted = false;
 	c->deadline = 0;	/* the handler's time is its own business */
 	c->body = BODY_NONE;
+	c->req_in = c->req_out = c->resp_body_len = 0;
+	if (c->loop->srv->cfg.on_done)
+		c->req_t0 = mono_ns();
 }
 
 static void dispatch(struct http_conn *c, size_t head_len)

@@ -25,7 +25,8 @@ struct json_tok {
 
 /* Parses text[0..len) (one value, optional surrounding whitespace; nothing else) into at
  * most max tokens. Returns the token count, -EINVAL (malformed, depth > JSON_MAX_DEPTH,
- * bad escape or UTF-8 control character in a string) or -ENOSPC (more than max tokens). */
+ * a bad escape, a lone surrogate, invalid UTF-8 or a control character in a string) or
+ * -ENOSPC (more than max tokens). A container counts one level; a scalar at the top none. */
 int json_parse(const char *text, size_t len, struct json_tok *toks, int max);
 
 /* The index of the member `key` of the object at toks[obj] (the value's token), or -1. */
@@ -47,7 +48,9 @@ int json_int(const char *text, const struct json_tok *toks, int obj, const char 
 int json_bool(const char *text, const struct json_tok *toks, int obj, const char *key,
 	      bool *out);
 
-/* The writer. Every call after an overflow is a no-op; json_w_end reports it. */
+/* The writer. Every call after an overflow is a no-op; json_w_end reports it. Strings are
+ * escaped (", \\, control characters as \u00XX); bytes that are not valid UTF-8 are written
+ * as \ufffd, so the output always passes json_parse. At most JSON_MAX_DEPTH - 1 levels. */
 struct json_w {
 	char *buf;
 	size_t cap, len;
@@ -55,6 +58,8 @@ struct json_w {
 	bool overflow;
 	bool first[JSON_MAX_DEPTH];	/* no comma needed before the next item at this depth */
 	bool after_key;
+	bool invalid;			/* misuse: a value without a key, unbalanced ends */
+	uint32_t obj_mask;		/* bit d: the container at depth d is an object */
 };
 
 void json_w_init(struct json_w *w, char *buf, size_t cap);
@@ -72,7 +77,8 @@ void json_w_null(struct json_w *w);
 void json_w_kstr(struct json_w *w, const char *key, const char *s);
 void json_w_kint(struct json_w *w, const char *key, int64_t v);
 void json_w_kbool(struct json_w *w, const char *key, bool v);
-/* NUL-terminates; returns the length, or -ENOSPC on overflow or -EINVAL when unbalanced. */
+/* NUL-terminates; returns the length, or -ENOSPC on overflow or -EINVAL when unbalanced,
+ * empty, or misused (a key outside an object, a value in an object without its key). */
 int json_w_end(struct json_w *w);
 
 #endif

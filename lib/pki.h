@@ -14,7 +14,12 @@
 
 /* A new EC P-256 private key (PEM) into key_pem[PKI_PEM_MAX]. 0 or -errno. */
 int pki_key_new(char *key_pem);
-/* A self-signed CA certificate for key_pem, subject "CN=<cn>", valid `days`. */
+/* CNs are 1..PKI_CN_MAX-1 characters of [A-Za-z0-9._:@-] (mbedtls parses subject strings,
+ * so ',', '=', '\\' and the like could forge extra name parts): others are -EINVAL.
+ * `days` is 1..36500; certificates are valid from an hour ago (clock skew). */
+
+/* A self-signed CA certificate for key_pem, subject "CN=<cn>", valid `days`
+ * (basicConstraints CA, pathlen 0; keyUsage keyCertSign, cRLSign). */
 int pki_ca_new(const char *key_pem, const char *cn, int days, char *cert_pem);
 /* A CSR for key_pem with subject "CN=<cn>". */
 int pki_csr_new(const char *key_pem, const char *cn, char *csr_pem);
@@ -22,15 +27,18 @@ int pki_csr_new(const char *key_pem, const char *cn, char *csr_pem);
  * -EINVAL: unparsable or bad signature; -ENAMETOOLONG: CN too long. */
 int pki_csr_cn(const char *csr_pem, char cn[PKI_CN_MAX]);
 /* Signs a certificate for the CSR's public key with subject "CN=<cn>" (the issuer chooses
- * the CN, never the CSR), serial `serial`, valid `days`, issued by the CA. `server`: key
- * usage for a TLS server (else a TLS client). -EINVAL on a bad CSR. */
+ * the CN, never the CSR), serial `serial` (not 0), valid `days`, issued by the CA. `server`:
+ * key usage for a TLS server (else a TLS client): keyUsage digitalSignature and
+ * extendedKeyUsage serverAuth (clientAuth), which mbedtls enforces in the handshake. -EINVAL
+ * on a bad CSR (or a CA key that does not match the CA certificate). */
 int pki_sign(const char *ca_key_pem, const char *ca_cert_pem, const char *csr_pem,
 	     const char *cn, uint64_t serial, int days, int server, char *cert_pem);
 /* The pin of a PEM certificate: SHA-256 of its DER, as lowercase hex (PKI_PIN_HEX). */
 int pki_pin(const char *cert_pem, char pin_hex[PKI_PIN_HEX]);
 /* The subject CN of a PEM certificate. */
 int pki_cert_cn(const char *cert_pem, char cn[PKI_CN_MAX]);
-/* 0 when cert_pem was issued by ca_pem and is within its validity, else -EKEYREJECTED. */
+/* 0 when cert_pem was issued by ca_pem and is within its validity, else -EKEYREJECTED
+ * (-EINVAL when either does not parse). */
 int pki_verify(const char *ca_pem, const char *cert_pem);
 
 #endif

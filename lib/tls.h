@@ -41,13 +41,15 @@ struct tls_server_opts {
 	int timeout_ms;			/* handshake and each read/write; 0: 10 s */
 };
 
-/* Server context (keys parsed once). cert_pem NULL: plain TCP streams. */
+/* Server context (keys parsed once). cert_pem NULL: plain TCP streams. Read-only once made:
+ * tls_accept may run on several threads at once with the same server. */
 int tls_server_new(const struct tls_server_opts *o, struct tls_server **out);
 void tls_server_free(struct tls_server *s);
 /* Handshakes on an accepted socket (takes ownership of fd, closes it on failure). */
 int tls_accept(struct tls_server *s, int fd, struct tls_conn **out);
 
-/* Reads up to len bytes: > 0, 0 at a clean end of stream, -ETIMEDOUT, -EPROTO, -errno. */
+/* Reads up to len bytes: > 0, 0 at a clean end of stream, -ETIMEDOUT, -EPROTO, -errno.
+ * Over TLS an end without close_notify (a possible truncation) is -ECONNRESET. */
 ssize_t tls_read(struct tls_conn *c, void *buf, size_t len);
 /* Writes all len bytes: 0 or -errno. */
 int tls_write(struct tls_conn *c, const void *buf, size_t len);
@@ -55,7 +57,9 @@ int tls_write(struct tls_conn *c, const void *buf, size_t len);
 const char *tls_peer_cn(const struct tls_conn *c);
 /* The peer's address as "ip:port". */
 const char *tls_peer_addr(const struct tls_conn *c);
-/* Sends close_notify (when TLS), closes the socket, frees. NULL is fine. */
+/* Sends close_notify (when TLS), closes the socket, frees. NULL is fine. On an accepted
+ * stream it first waits (at most 2 s) for the client's end, discarding unread input, so the
+ * kernel does not reset the connection under a reply sent early (a 413). */
 void tls_close(struct tls_conn *c);
 
 #endif

@@ -8,6 +8,8 @@
 #     KERNEL_TREE the unpacked linux-image package (has lib/modules/<version>/)
 #     OUT         the compressed initramfs to write (e.g. build/image/qemu-x86_64/initrd.img)
 #     FILELIST    optional: write the sorted list of archive members (with sizes) here
+#   env CAIRN_BINS: more static musl programs (space-separated paths) installed in /usr/sbin
+#                   under their own names (cairn-provd, cairn-controller, mke2fs, e2fsck, ...)
 # Contents: rootfs/skel/ (init scripts, inittab, udhcpc script, cairn-* tools), busybox and its
 # applet links, storagefsd, and only the board's kernel modules (BOARD_MODULES) plus what they
 # depend on. /init is busybox (init applet) reading /etc/inittab.
@@ -44,6 +46,10 @@ install -m 0755 "$busybox" "$stage/bin/busybox"
 done
 ln -s bin/busybox "$stage/init"
 install -m 0755 "$sfsd" "$stage/usr/sbin/storagefsd"
+for f in ${CAIRN_BINS:-}; do
+	[[ -x $f ]] || { echo "mkinitramfs: $f missing" >&2; exit 1; }
+	install -m 0755 "$f" "$stage/usr/sbin/${f##*/}"
+done
 
 # shellcheck disable=SC2086
 python3 "$here/kmods.py" "$ktree/lib/modules/$kver" "$stage/lib/modules/$kver" $BOARD_MODULES >/dev/null

@@ -2,6 +2,7 @@
  * data directories, and serves the S3 API until SIGTERM, which drains in-flight requests.
  * Wiring only: the work happens in lib/http_server.c, storagefs/s3/ and storagefs/store/. */
 #include <errno.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -14,16 +15,19 @@
 #include "../lib/workq.h"
 #include "auth/sigv4.h"
 #include "s3/s3.h"
+#include "s3/s3_metrics.h"
 #include "store/store.h"
 
 #define SFS_VERSION		"0.1.0"
 #define SFS_DRAIN_MS		30000
 #define SFS_MAX_CREDS		16
+#define SFS_METRICS_CONNS	64	/* the metrics listener: a few scrapers, no more */
 
 /* The daemon's configuration: the one process-wide state, as the house style allows. */
 struct sfs_config {
 	const char *config_file;
 	const char *listen;
+	const char *metrics_listen;
 	struct config_list data;
 	struct config_list access_keys;
 	struct config_list secret_keys;
@@ -61,6 +65,7 @@ static struct sfs_config cfg = {
 static const struct config_opt sfs_opts[] = {
 	{ "config", CONFIG_STR, &cfg.config_file, 0, 0, "FILE", "read settings (same names as these flags) from FILE first" },
 	{ "listen", CONFIG_STR, &cfg.listen, 0, 0, "ADDR", "address to serve S3 on, host:port (default 127.0.0.1:9000; [::]:9000, :9000)" },
+	{ "metrics-listen", CONFIG_STR, &cfg.metrics_listen, 0, 0, "ADDR", "also serve GET /metrics (Prometheus text, NOT authenticated) on host:port; bind it to a management address (default: off)" },
 	{ "data", CONFIG_LIST, &cfg.data, 0, 0, "DIR", "a data directory (one per disk); repeat for several" },
 	{ "replicas", CONFIG_INT, &cfg.replicas, 0, 16, "R", "copies of each object, on distinct disks (default 0 = min(3, disks))" },
 	{ "write-quorum", CONFIG_INT, &cfg.write_quorum, 0, 16, "W", "copies durable before a write is acknowledged (default 0 = R/2+1); 1 <= W <= R <= disks" },
@@ -101,10 +106,12 @@ static void usage(FILE *out)
 		"  CAIRN_ACCESS_KEY, CAIRN_SECRET_KEY   a key pair, used when none is given otherwise\n"
 		"\n"
 		"Node status: GET /?cairn-status (JSON) and GET /?cairn-metrics (Prometheus text),\n"
-		"both signed with SigV4 like any S3 request. A data directory is labelled for this node\n"
-		"at first use (DIR/.cairn/format); one labelled for another node is refused.\n"
+		"both signed with SigV4 like any S3 request. With --metrics-listen, the same text is\n"
+		"also served as GET /metrics on that address without authentication (for Prometheus;\n"
+		"keep it on a management network). A data directory is labelled for this node at\n"
+		"first use (DIR/.cairn/format); one labelled for another node is refused.\n"
 		"\n"
-		"It logs one line 'ready listen=ADDR' once it accepts requests. SIGTERM or SIGINT stop\n"
+		"It logs one line 'ready listen=ADDR ...' once it accepts requests. SIGTERM or SIGINT stop\n"
 		"accepting, let in-flight requests finish (up to %d s), and exit 0.\n"
 		"\n"
 		"example:\n"
@@ -213,13 +220,79 @@ static int load_config(int argc, char **argv)
 	return check_replicas();
 }
 
-static struct http_server *running_server;
+static struct http_server *running_server, *running_metrics;
 
 static void on_stop_signal(int sig)
 {
 	(void)sig;
 	if (running_server)
 		http_server_stop(running_server, SFS_DRAIN_MS);
+	if (running_metrics)
+		http_server_stop(running_metrics, 0);
+}
+
+/* The unauthenticated metrics listener: a server of its own with one loop thread, so its
+ * connections never reach the S3 handler and scrapes never queue behind S3 requests. */
+struct metrics_listener {
+	struct http_server *srv;
+	pthread_t thread;
+	bool running;
+};
+
+static void *metrics_main(void *arg)
+{
+	(void)http_server_run(arg);	/* logs its own failure */
+	return NULL;
+}
+
+/* SO_REUSEPORT would let both servers share a port and split its connections. */
+static bool same_port(const char *a, const char *b)
+{
+	const char *pa = strrchr(a, ':'), *pb = strrchr(b, ':');
+
+	return pa && pb && strcmp(pa, pb) == 0;
+}
+
+static int metrics_start(struct s3_ctx *s3, const char *s3_addr, struct metrics_listener *m)
+{
+	struct http_server_config hcfg = {
+		.listen = cfg.metrics_listen, .threads = 1, .max_conns = SFS_METRICS_CONNS,
+		.header_timeout_ms = (int)cfg.header_timeout_ms,
+		.idle_timeout_ms = (int)cfg.idle_timeout_ms, .io_timeout_ms = (int)cfg.io_timeout_ms,
+		.on_request = s3_metrics_on_request, .ud = s3,
+	};
+	int err;
+
+	if ((err = http_server_new(&hcfg, &m->srv)) < 0)
+		return err;
+	if ((err = http_server_listen(m->srv)) < 0) {
+		log_errorx("metrics_listen_failed listen=%s err=%d msg=\"%s\"", cfg.metrics_listen,
+			   err, strerror(-err));
+		return err;
+	}
+	if (same_port(http_server_addr(m->srv), s3_addr)) {
+		log_errorx("metrics_listen_failed listen=%s msg=\"same port as --listen %s\"",
+			   cfg.metrics_listen, s3_addr);
+		return -EADDRINUSE;
+	}
+	if ((err = -pthread_create(&m->thread, NULL, metrics_main, m->srv)) < 0)
+		return err;
+	m->running = true;
+	running_metrics = m->srv;
+	return 0;
+}
+
+static void metrics_stop(struct metrics_listener *m)
+{
+	running_metrics = NULL;
+	if (m->running) {
+		http_server_stop(m->srv, 0);
+		pthread_join(m->thread, NULL);
+		m->running = false;
+	}
+	if (m->srv)
+		http_server_free(m->srv);
+	m->srv = NULL;
 }
 
 static int serve(const struct sigv4_cred *creds, int ncreds)
@@ -232,6 +305,7 @@ static int serve(const struct sigv4_cred *creds, int ncreds)
 	struct workq *wq = NULL;
 	struct s3_ctx *s3 = NULL;
 	struct http_server *srv = NULL;
+	struct metrics_listener ml = { 0 };
 	struct sigaction sa = { .sa_handler = on_stop_signal };
 	int err;
 
@@ -255,7 +329,8 @@ static int serve(const struct sigv4_cred *creds, int ncreds)
 		.header_timeout_ms = (int)cfg.header_timeout_ms,
 		.idle_timeout_ms = (int)cfg.idle_timeout_ms, .io_timeout_ms = (int)cfg.io_timeout_ms,
 		.conn_udata_size = s3_conn_state_size(),
-		.on_request = s3_on_request, .on_error = s3_on_error, .ud = s3,
+		.on_request = s3_on_request, .on_error = s3_on_error, .on_done = s3_on_done,
+		.ud = s3,
 	};
 	err = http_server_new(&hcfg, &srv);
 	if (err < 0)
@@ -265,18 +340,22 @@ static int serve(const struct sigv4_cred *creds, int ncreds)
 		log_errorx("listen_failed listen=%s err=%d msg=\"%s\"", cfg.listen, err, strerror(-err));
 		goto out;
 	}
+	if (cfg.metrics_listen && (err = metrics_start(s3, http_server_addr(srv), &ml)) < 0)
+		goto out;
 	running_server = srv;
 	sigemptyset(&sa.sa_mask);
 	sigaction(SIGTERM, &sa, NULL);
 	sigaction(SIGINT, &sa, NULL);
-	log_msg(LOG_LVL_INFO, 0, "ready listen=%s disks=%d replicas=%ld write_quorum=%ld region=%s version=%s",
+	log_msg(LOG_LVL_INFO, 0, "ready listen=%s disks=%d replicas=%ld write_quorum=%ld region=%s version=%s metrics=%s",
 		http_server_addr(srv), cfg.data.n, cfg.replicas, cfg.write_quorum, cfg.region,
-		SFS_VERSION);
+		SFS_VERSION, ml.srv ? http_server_addr(ml.srv) : "off");
 	err = http_server_run(srv);
 	running_server = NULL;
 	log_msg(LOG_LVL_INFO, 0, "stopped err=%d", err);
 out:
-	/* Workers first: a job still running after the drain posts back to the server, which
+	/* The metrics listener reads the store and the counters: it stops first. */
+	metrics_stop(&ml);
+	/* Workers next: a job still running after the drain posts back to the server, which
 	 * must outlive it; the store outlives both. */
 	if (wq)
 		workq_free(wq);

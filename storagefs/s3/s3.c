@@ -2,6 +2,7 @@
  * virtual-host-style), authenticates with SigV4, picks the operation from one table,
  * and owns the error table and the response helpers every operation uses. */
 #include "s3_req.h"
+#include "s3_metrics.h"
 
 #include <errno.h>
 #include <stdarg.h>
@@ -109,6 +110,24 @@ static const char *const s3_unsupported_subres[] = {
 	"intelligent-tiering",
 };
 
+#define S3_NOPS ((int)(sizeof(s3_ops) / sizeof(s3_ops[0])))
+_Static_assert(sizeof(s3_ops) / sizeof(s3_ops[0]) < S3M_FAMILIES, "raise S3M_FAMILIES");
+
+int s3_op_family(const struct s3_op *op)
+{
+	return op ? (int)(op - s3_ops) + 1 : 0;
+}
+
+const char *s3_op_family_name(int family)
+{
+	return family == 0 ? "none" : family <= S3_NOPS ? s3_ops[family - 1].name : NULL;
+}
+
+struct s3_metrics *s3_ctx_metrics(struct s3_ctx *s3)
+{
+	return &s3->metrics;
+}
+
 int s3_ctx_new(const struct s3_config *cfg, struct s3_ctx **out)
 {
 	struct s3_ctx *s3 = calloc(1, sizeof(*s3));
@@ -124,7 +143,7 @@ int s3_ctx_new(const struct s3_config *cfg, struct s3_ctx **out)
 
 void s3_ctx_free(struct s3_ctx *s3)
 {
-	free(s3);
+	free((struct s3_ctx_block *)(void *)s3);	/* ctx is its first member */
 }
 
 size_t s3_conn_state_size(void)

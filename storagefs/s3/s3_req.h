@@ -11,6 +11,7 @@
 #include "../../lib/http.h"
 #include "../../lib/uri.h"
 #include "s3.h"
+#include "s3_metrics.h"
 
 #define S3_XML_BODY_MAX		(2 * 1024 * 1024)	/* 1000 escaped 1 KiB keys fit */
 #define S3_USER_META_MAX	2048			/* x-amz-meta-* names + values, as S3 */
@@ -39,6 +40,7 @@ struct s3_ctx {
 	struct s3_config cfg;
 	uint32_t boot_id;		/* distinguishes request ids across restarts */
 	uint32_t next_conn;		/* atomic */
+	struct s3_metrics metrics;	/* request counters (s3_metrics.c) */
 };
 
 struct s3_req;

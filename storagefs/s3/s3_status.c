@@ -1,6 +1,8 @@
 /* s3_status.c — the node's own service-level operations, authenticated with SigV4 like
  * every request: GET /?cairn-status (JSON: disks, capacity, counters, heal and scrub
- * progress) and GET /?cairn-metrics (the same figures in Prometheus text format). */
+ * progress) and GET /?cairn-metrics (the same figures and the request metrics in
+ * Prometheus text format); and the same text unauthenticated on the metrics listener. */
+#include "s3_metrics.h"
 #include "s3_req.h"
 
 #include <stddef.h>
@@ -9,9 +11,9 @@
 
 #define STATUS_DISKS	64
 
-static int status_get(struct s3_req *r, struct store_status *s, struct store_disk_status *d)
+static int status_get(struct s3_ctx *s3, struct store_status *s, struct store_disk_status *d)
 {
-	return store_status(r->s3->cfg.store, s, d, STATUS_DISKS);
+	return store_status(s3->cfg.store, s, d, STATUS_DISKS);
 }
 
 /* Paths are operator-chosen; quotes and backslashes would break the JSON/label syntax. */
@@ -27,31 +29,38 @@ static const char *safe_path(char *p)
 static void status_disk_json(struct s3_req *r, struct store_disk_status *d, bool last)
 {
 	http_resp_bodyf(r->c,
-		"{\"path\":\"%s\",\"id\":\"%s\",\"state\":\"%s\",\"size_bytes\":%llu,"
+		"{\"path\":\"%s\",\"id\":\"%s\",\"state\":\"%s\",\"full\":%s,\"size_bytes\":%llu,"
 		"\"free_bytes\":%llu,\"reads\":%llu,\"read_bytes\":%llu,\"writes\":%llu,"
 		"\"write_bytes\":%llu,\"errors\":%llu,\"scrub\":{\"pass\":%lld,\"objects\":%lld,"
-		"\"total\":%lld,\"repaired\":%lld}}%s",
+		"\"total\":%lld,\"repaired\":%lld},",
 		safe_path(d->path), d->id, d->online ? "online" : "offline",
+		d->full ? "true" : "false",
 		(unsigned long long)d->size_bytes, (unsigned long long)d->free_bytes,
 		(unsigned long long)d->reads, (unsigned long long)d->read_bytes,
 		(unsigned long long)d->writes, (unsigned long long)d->write_bytes,
 		(unsigned long long)d->errors, (long long)d->scrub_pass,
 		(long long)d->scrub_objects, (long long)d->scrub_total,
-		(long long)d->scrub_repaired, last ? "" : ",");
+		(long long)d->scrub_repaired);
+	http_resp_bodyf(r->c,
+		"\"rebuild\":{\"active\":%s,\"objects\":%lld,\"total\":%lld,\"copied\":%lld,"
+		"\"bytes\":%lld,\"eta_s\":%lld}}%s",
+		d->rebuilding ? "true" : "false", (long long)d->rebuild_objects,
+		(long long)d->rebuild_total, (long long)d->rebuild_copied,
+		(long long)d->rebuild_bytes, (long long)d->rebuild_eta_s, last ? "" : ",");
 }
 
 void s3_cairn_status(struct s3_req *r)
 {
 	static _Thread_local struct store_disk_status d[STATUS_DISKS];
 	struct store_status s;
-	int n = status_get(r, &s, d);
+	int n = status_get(r->s3, &s, d);
 
 	s3_resp_begin(r, 200);
 	http_resp_header(r->c, "Content-Type", "application/json");
 	http_resp_bodyf(r->c,
-		"{\"disks_total\":%d,\"disks_online\":%d,\"replicas\":%d,\"write_quorum\":%d,"
-		"\"heal_queue\":%lld,\"healed\":%lld,\"disks\":[",
-		s.disks, s.online, s.replicas, s.write_quorum, (long long)s.heal_queue,
+		"{\"disks_total\":%d,\"disks_online\":%d,\"disks_full\":%d,\"replicas\":%d,"
+		"\"write_quorum\":%d,\"heal_queue\":%lld,\"healed\":%lld,\"disks\":[",
+		s.disks, s.online, s.full, s.replicas, s.write_quorum, (long long)s.heal_queue,
 		(long long)s.healed);
 	for (int i = 0; i < n; i++)
 		status_disk_json(r, &d[i], i == n - 1);
@@ -60,54 +69,92 @@ void s3_cairn_status(struct s3_req *r)
 }
 
 /* One metric family: HELP, TYPE, then a sample per disk. */
-static void metric_disks(struct s3_req *r, const char *name, const char *type,
+static void metric_disks(struct http_conn *c, const char *name, const char *type,
 			 const char *help, const struct store_disk_status *d, int n,
 			 size_t field)
 {
-	http_resp_bodyf(r->c, "# HELP cairn_disk_%s %s\n# TYPE cairn_disk_%s %s\n", name, help,
+	http_resp_bodyf(c, "# HELP cairn_disk_%s %s\n# TYPE cairn_disk_%s %s\n", name, help,
 			name, type);
 	for (int i = 0; i < n; i++) {
 		uint64_t v;
 
 		memcpy(&v, (const char *)&d[i] + field, sizeof(v));
-		http_resp_bodyf(r->c, "cairn_disk_%s{disk=\"%s\",path=\"%s\"} %llu\n", name,
+		http_resp_bodyf(c, "cairn_disk_%s{disk=\"%s\",path=\"%s\"} %llu\n", name,
 				d[i].id, d[i].path, (unsigned long long)v);
 	}
 }
 
-void s3_cairn_metrics(struct s3_req *r)
+/* The node-wide and per-disk families. */
+static void metrics_store(struct http_conn *c, struct s3_ctx *s3)
 {
 	static _Thread_local struct store_disk_status d[STATUS_DISKS];
 	struct store_status s;
-	int n = status_get(r, &s, d);
+	int n = status_get(s3, &s, d);
 
 	for (int i = 0; i < n; i++)
 		safe_path(d[i].path);
-	s3_resp_begin(r, 200);
-	http_resp_header(r->c, "Content-Type", "text/plain; version=0.0.4");
-	http_resp_bodyf(r->c, "# HELP cairn_disks_online Disks online.\n# TYPE cairn_disks_online gauge\ncairn_disks_online %d\n",
+	http_resp_bodyf(c, "# HELP cairn_disks_online Disks online.\n# TYPE cairn_disks_online gauge\ncairn_disks_online %d\n",
 			s.online);
-	http_resp_bodyf(r->c, "# HELP cairn_heal_queue Repairs queued or running.\n# TYPE cairn_heal_queue gauge\ncairn_heal_queue %lld\n",
+	http_resp_bodyf(c, "# HELP cairn_heal_queue Repairs queued or running.\n# TYPE cairn_heal_queue gauge\ncairn_heal_queue %lld\n",
 			(long long)s.heal_queue);
-	http_resp_bodyf(r->c, "# HELP cairn_healed_total Replicas restored.\n# TYPE cairn_healed_total counter\ncairn_healed_total %lld\n",
+	http_resp_bodyf(c, "# HELP cairn_healed_total Replicas restored.\n# TYPE cairn_healed_total counter\ncairn_healed_total %lld\n",
 			(long long)s.healed);
-	http_resp_bodyf(r->c, "# HELP cairn_disk_online 1 when the disk is online.\n# TYPE cairn_disk_online gauge\n");
+	http_resp_bodyf(c, "# HELP cairn_disk_online 1 when the disk is online.\n# TYPE cairn_disk_online gauge\n");
 	for (int i = 0; i < n; i++)
-		http_resp_bodyf(r->c, "cairn_disk_online{disk=\"%s\",path=\"%s\"} %d\n", d[i].id,
+		http_resp_bodyf(c, "cairn_disk_online{disk=\"%s\",path=\"%s\"} %d\n", d[i].id,
 				d[i].path, d[i].online);
-	metric_disks(r, "size_bytes", "gauge", "File-system size.", d, n,
+	metric_disks(c, "size_bytes", "gauge", "File-system size.", d, n,
 		     offsetof(struct store_disk_status, size_bytes));
-	metric_disks(r, "free_bytes", "gauge", "File-system space available.", d, n,
+	metric_disks(c, "free_bytes", "gauge", "File-system space available.", d, n,
 		     offsetof(struct store_disk_status, free_bytes));
-	metric_disks(r, "reads_total", "counter", "Replicas opened for reading.", d, n,
+	metric_disks(c, "reads_total", "counter", "Replicas opened for reading.", d, n,
 		     offsetof(struct store_disk_status, reads));
-	metric_disks(r, "read_bytes_total", "counter", "Bytes read and verified.", d, n,
+	metric_disks(c, "read_bytes_total", "counter", "Bytes read and verified.", d, n,
 		     offsetof(struct store_disk_status, read_bytes));
-	metric_disks(r, "writes_total", "counter", "Replica commits.", d, n,
+	metric_disks(c, "writes_total", "counter", "Replica commits.", d, n,
 		     offsetof(struct store_disk_status, writes));
-	metric_disks(r, "write_bytes_total", "counter", "Bytes committed.", d, n,
+	metric_disks(c, "write_bytes_total", "counter", "Bytes committed.", d, n,
 		     offsetof(struct store_disk_status, write_bytes));
-	metric_disks(r, "errors_total", "counter", "I/O errors, failed commits, corrupt blocks.",
+	metric_disks(c, "errors_total", "counter", "I/O errors, failed commits, corrupt blocks.",
 		     d, n, offsetof(struct store_disk_status, errors));
+	http_resp_bodyf(c, "# HELP cairn_disk_full 1 when the disk is out of space (new objects go elsewhere).\n# TYPE cairn_disk_full gauge\n");
+	for (int i = 0; i < n; i++)
+		http_resp_bodyf(c, "cairn_disk_full{disk=\"%s\",path=\"%s\"} %d\n", d[i].id,
+				d[i].path, d[i].full);
+	http_resp_bodyf(c, "# HELP cairn_disk_rebuild_remaining_objects Index rows the rebuild of a replaced disk has still to verify (0: no rebuild).\n# TYPE cairn_disk_rebuild_remaining_objects gauge\n");
+	for (int i = 0; i < n; i++)
+		http_resp_bodyf(c, "cairn_disk_rebuild_remaining_objects{disk=\"%s\",path=\"%s\"} %lld\n",
+				d[i].id, d[i].path, d[i].rebuilding ?
+				(long long)(d[i].rebuild_total - d[i].rebuild_objects) : 0LL);
+}
+
+#define METRICS_CTYPE	"text/plain; version=0.0.4"
+
+void s3_cairn_metrics(struct s3_req *r)
+{
+	s3_resp_begin(r, 200);
+	http_resp_header(r->c, "Content-Type", METRICS_CTYPE);
+	metrics_store(r->c, r->s3);
+	s3_metrics_write(r->c, s3_ctx_metrics(r->s3));
 	s3_send(r);
+}
+
+/* The metrics listener serves nothing but this text: it has no authentication, so it is
+ * meant for a management address, and it reveals only figures (disk ids and paths). */
+void s3_metrics_on_request(struct http_conn *c, struct http_req *req, void *ud)
+{
+	bool get = req->method == HTTP_GET || req->method == HTTP_HEAD;
+
+	if (!get || req->path_len != 8 || memcmp(req->path, "/metrics", 8) != 0) {
+		http_resp_status(c, 404);
+		http_resp_header(c, "Content-Type", "text/plain");
+		http_resp_bodyf(c, "not found: this address serves only GET /metrics\n");
+		http_resp_send(c);
+		return;
+	}
+	http_resp_status(c, 200);
+	http_resp_header(c, "Content-Type", METRICS_CTYPE);
+	metrics_store(c, ud);
+	s3_metrics_write(c, s3_ctx_metrics(ud));
+	http_resp_send(c);
 }

@@ -26,7 +26,7 @@ static int heal_scan(struct store *st, const char *bucket, const char *key, size
 	memset(hv, 0, sizeof(*hv));
 	hv->all_online = true;
 	for (int i = 0; i < st->nvols; i++) {
-		struct vol *v = st->vols[i];
+		struct vol *v = store_vol(st, i);
 		struct vconn *c;
 		bool tomb;
 		int rc;
@@ -78,9 +78,9 @@ static int heal_copy_seg(struct rep_obj *src, int i, struct vol *v, unsigned cha
 			 unsigned char *buf)
 {
 	const struct obj_seg *g = &src->segs[i];
-	int fd, rc = vol_tmp_create(v, id, &fd);
+	int fd, rc = vol_space_check(v, g->size);
 
-	if (rc)
+	if (rc || (rc = vol_tmp_create(v, id, &fd)))
 		return rc;
 	for (int64_t pos = 0; !rc && pos < g->size; pos += STORE_BLOCK) {
 		int64_t n = g->size - pos < STORE_BLOCK ? g->size - pos : STORE_BLOCK;
@@ -122,8 +122,8 @@ static int heal_row(struct store *st, struct vol *v, const struct obj_row *row,
 	if (!rc)
 		rc = store_obj_row_put(v, w, row);
 out_end:
-	if (!rc)
-		*uncertain = (rc = vol_tx_end(v, 0)) != 0;	/* recovery decides */
+	if (!rc)	/* recovery decides, unless the WAL ran out of space (not committed) */
+		*uncertain = (rc = vol_tx_end(v, 0)) != 0 && rc != -ENOSPC;
 	else
 		rc = vol_tx_end(v, rc);
 out_unlock:
@@ -141,6 +141,8 @@ static int heal_copy(struct store *st, struct rep_obj *src, struct vol *v, unsig
 	bool uncertain = false;
 	int rc = segs ? 0 : -ENOMEM, done;
 
+	if (!rc && src->inl)
+		rc = vol_space_check(v, src->info.size + (int64_t)src->info.meta_len);
 	for (done = 0; !rc && done < src->nsegs; done++) {
 		unsigned char *rec = segs + (size_t)done * SEG_REC;
 
@@ -158,6 +160,10 @@ static int heal_copy(struct store *st, struct rep_obj *src, struct vol *v, unsig
 					store_nblocks(src->segs[src->nsegs - 1].size)) : 0;
 		}
 		rc = heal_row(st, v, &row, segs, src->nsegs, &uncertain);
+	}
+	if (!rc) {
+		vol_count(&v->n_writes, 1);
+		vol_count(&v->n_write_bytes, (uint64_t)src->info.size);
 	}
 	for (int i = 0; i < done && !uncertain; i++) {
 		if (rc)
@@ -194,7 +200,7 @@ static int heal_source(struct store *st, const char *bucket, const char *key, si
 
 		if (!hv->has[t] || hv->ver[t] != hv->best)
 			continue;
-		if (heal_good(st->vols[t], bucket, key, key_len, hv->best, buf, &o) == 0) {
+		if (heal_good(store_vol(st, t), bucket, key, key_len, hv->best, buf, &o) == 0) {
 			good[t] = true;
 			if (!*src)
 				*src = o;
@@ -207,7 +213,7 @@ static int heal_source(struct store *st, const char *bucket, const char *key, si
 		int t = order[i];
 
 		if (hv->has[t] && hv->ver[t] == hv->best)
-			heal_good(st->vols[t], bucket, key, key_len, hv->best, buf, src);
+			heal_good(store_vol(st, t), bucket, key, key_len, hv->best, buf, src);
 	}
 	return *src ? 0 : -EBADMSG;
 }
@@ -222,13 +228,13 @@ static void heal_tidy(struct store *st, const char *bucket, const char *key, siz
 	for (int i = 0; i < nt; i++)
 		target[tg[i]] = true;
 	for (int i = 0; i < st->nvols; i++) {
-		if (hv->has[i] && !target[i] && vol_online(st->vols[i]))
-			store_row_drop(st->vols[i], bucket, key, key_len, hv->best + 1);
+		if (hv->has[i] && !target[i] && vol_online(store_vol(st, i)))
+			store_row_drop(store_vol(st, i), bucket, key, key_len, hv->best + 1);
 	}
 	if (!hv->tomb || !hv->all_online)
 		return;
 	for (int i = 0; i < nt; i++)
-		store_row_drop(st->vols[tg[i]], bucket, key, key_len, hv->best + 1);
+		store_row_drop(store_vol(st, tg[i]), bucket, key, key_len, hv->best + 1);
 	log_debug("store_tomb_purged bucket=%s key_len=%zu", bucket, key_len);
 }
 
@@ -264,14 +270,18 @@ int store_heal_count(struct store *st, const char *bucket, const char *key, size
 
 		if (good[t])
 			continue;
-		err = hv.tomb ? heal_tomb(st, st->vols[t], bucket, key, key_len, hv.best)
-			      : heal_copy(st, src, st->vols[t], buf);
+		if (!hv.tomb && vol_full(store_vol(st, t)))
+			err = -ENOSPC;	/* the copy elsewhere stays until there is room */
+		else if (hv.tomb)
+			err = heal_tomb(st, store_vol(st, t), bucket, key, key_len, hv.best);
+		else
+			err = heal_copy(st, src, store_vol(st, t), buf);
 		if (err == -ESTALE)
 			err = 0;	/* superseded by a newer write: nothing to do here */
-		log_msg(err ? LOG_LVL_WARN : LOG_LVL_INFO, 0,
+		log_msg(err == -ENOSPC ? LOG_LVL_DEBUG : err ? LOG_LVL_WARN : LOG_LVL_INFO, 0,
 			"store_heal_replica vol=%s bucket=%s key_len=%zu version=%llu rc=%d",
-			st->vols[t]->path, bucket, key_len, (unsigned long long)hv.best, err);
-		rc = rc ? rc : vol_fault(st->vols[t], err, "heal");
+			store_vol(st, t)->path, bucket, key_len, (unsigned long long)hv.best, err);
+		rc = rc ? rc : vol_fault(store_vol(st, t), err, "heal");
 		*fixed += !err;
 		if (!err)
 			__atomic_fetch_add(&st->healed, 1, __ATOMIC_RELAXED);

@@ -76,10 +76,10 @@ static void run_open(struct list_run *r, struct store *st, enum vol_stmt stmt,
 	for (int i = 0; i < st->nvols; i++) {
 		struct cursor *c = &r->cur[r->n];
 
-		if (!vol_online(st->vols[i]))
+		if (!vol_online(store_vol(st, i)))
 			continue;	/* its replicas are on the other disks */
 		r->n++;
-		c->v = st->vols[i];
+		c->v = store_vol(st, i);
 		c->c = vol_reader(c->v);
 		c->s = c->c->st[stmt];
 		cur_seek(r, c, bound, len);

@@ -76,10 +76,10 @@ int store_mpu_create(struct store *st, const char *bucket, const char *key, size
 	if ((rc = vol_random(rnd, sizeof(rnd))))
 		return rc;
 	hex_encode(rnd, sizeof(rnd), upload_id);
-	if ((n = store_targets(st, bucket, key, key_len, vols)) < st->quorum)
+	if ((n = store_write_targets(st, bucket, key, key_len, vols)) < st->quorum)
 		return -STORE_ENOQUORUM;
 	for (int i = 0; i < n; i++) {
-		rc = upload_ins_on(st, st->vols[vols[i]], bucket, upload_id, key, key_len, meta,
+		rc = upload_ins_on(st, store_vol(st, vols[i]), bucket, upload_id, key, key_len, meta,
 				   meta_len);
 		if (!rc)
 			ok[nok++] = vols[i];
@@ -89,7 +89,7 @@ int store_mpu_create(struct store *st, const char *bucket, const char *key, size
 	if (nok >= st->quorum)
 		return 0;
 	for (int i = 0; i < nok; i++)
-		upload_abort_on(st->vols[ok[i]], bucket, upload_id);
+		upload_abort_on(store_vol(st, ok[i]), bucket, upload_id);
 	return nok ? -STORE_ENOQUORUM : store_quorum_err(err);
 }
 
@@ -243,7 +243,7 @@ int store_mpu_abort(struct store *st, const char *bucket, const char *upload_id)
 	if ((n = store_upload_vols(st, bucket, upload_id, vols)) < 0)
 		return n;
 	for (int i = 0; i < n; i++) {
-		int rc = upload_abort_on(st->vols[vols[i]], bucket, upload_id);
+		int rc = upload_abort_on(store_vol(st, vols[i]), bucket, upload_id);
 
 		done += !rc;
 		err = rc && !err ? rc : err;
@@ -481,7 +481,7 @@ int store_mpu_complete(struct store *st, const char *bucket, const char *upload_
 		return -EINVAL;
 	version = store_version(st);
 	for (int i = 0; i < n; i++) {
-		int rc = mpu_complete_on(st, st->vols[vols[i]], bucket, upload_id, parts, nparts,
+		int rc = mpu_complete_on(st, store_vol(st, vols[i]), bucket, upload_id, parts, nparts,
 					 version, out);
 
 		if (!rc)
@@ -493,7 +493,7 @@ int store_mpu_complete(struct store *st, const char *bucket, const char *upload_
 	if (nok == 0)
 		return store_quorum_err(err);
 	for (int i = 0; i < nfail; i++)
-		upload_abort_on(st->vols[failed[i]], bucket, upload_id);
+		upload_abort_on(store_vol(st, failed[i]), bucket, upload_id);
 	if (nfail || nok < st->replicas)
 		store_heal_queue(st, bucket, key, key_len);
 	return nok >= st->quorum ? 0 : -STORE_ENOQUORUM;

@@ -458,7 +458,7 @@ static int obj_newest(struct store *st, const char *bucket, const char *key, siz
 
 	store_place(st, bucket, key, key_len, order);
 	for (int i = 0; i < st->nvols; i++) {
-		struct vol *v = st->vols[order[i]];
+		struct vol *v = store_vol(st, order[i]);
 		struct vconn *c;
 		uint64_t ver;
 		bool t;
@@ -487,7 +487,7 @@ static int obj_next(struct store_obj *o, const char *bucket, const char *key, si
 	int rc = -ENOENT;
 
 	while (++o->ci < o->ncand) {
-		rc = rep_open(o->st->vols[o->cand[o->ci]], bucket, key, key_len, out);
+		rc = rep_open(store_vol(o->st, o->cand[o->ci]), bucket, key, key_len, out);
 		if (rc == 0 && (*out)->version == o->version)
 			return 0;
 		if (rc == 0) {
@@ -559,7 +559,7 @@ static struct rep_obj *obj_cand(struct store_obj *o, int ci)
 
 	if (ci == o->first_ci)
 		return o->first;
-	if (rep_open(o->st->vols[o->cand[ci]], cur->bucket, cur->key, cur->key_len, &r))
+	if (rep_open(store_vol(o->st, o->cand[ci]), cur->bucket, cur->key, cur->key_len, &r))
 		return NULL;
 	if (r->version != o->version) {
 		rep_close(r);	/* replaced meanwhile: not this version */

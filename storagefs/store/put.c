@@ -67,7 +67,7 @@ static int put_new(struct store *st, const int *vols, int n, const char *bucket,
 	for (int i = 0; i < n; i++) {
 		p->rep[i].p = p;
 		p->rep[i].vi = vols[i];
-		p->rep[i].v = st->vols[vols[i]];
+		p->rep[i].v = store_vol(st, vols[i]);
 		p->rep[i].fd = -1;
 	}
 	pthread_mutex_init(&p->mu, NULL);
@@ -77,11 +77,14 @@ static int put_new(struct store *st, const int *vols, int n, const char *bucket,
 	return 0;
 }
 
+/* A new object goes where there is space; a tombstone goes where the key belongs (full
+ * disks included: it takes no data and frees the replaced object's files there). */
 static int put_begin_key(struct store *st, const char *bucket, const char *key,
-			 size_t key_len, struct store_put **out)
+			 size_t key_len, bool tomb, struct store_put **out)
 {
 	int vols[STORE_VOLS_MAX];
-	int n = store_targets(st, bucket, key, key_len, vols);
+	int n = tomb ? store_targets(st, bucket, key, key_len, vols)
+		     : store_write_targets(st, bucket, key, key_len, vols);
 	int rc = put_new(st, vols, n, bucket, out);
 
 	if (rc)
@@ -98,7 +101,7 @@ int store_put_begin(struct store *st, const char *bucket, const char *key, size_
 
 	if (rc || (rc = store_bucket_check(st, bucket)))
 		return rc;
-	return put_begin_key(st, bucket, key, key_len, out);
+	return put_begin_key(st, bucket, key, key_len, false, out);
 }
 
 int store_part_begin(struct store *st, const char *bucket, const char *upload_id,
@@ -151,15 +154,20 @@ static int put_live(struct store_put *p, int rc)
 
 static void rep_fail(struct put_rep *r, int rc, const char *what)
 {
-	log_warnx("store_%s vol=%s bucket=%s rc=%d", what, r->v->path, r->p->bucket, rc);
+	if (rc != -ENOSPC)	/* a full disk is logged once, by vol_fault */
+		log_warnx("store_%s vol=%s bucket=%s rc=%d", what, r->v->path, r->p->bucket, rc);
 	r->err = vol_fault(r->v, rc, what);
 }
 
+/* Data stops at the disk's headroom, so that deletes (index rows) still fit when full. */
 static void rep_write(struct put_rep *r, const void *buf, size_t len)
 {
 	int rc;
 
-	if (!r->err && (rc = store_write_all(r->fd, buf, len)))
+	if (r->err)
+		return;
+	if ((rc = vol_space_check(r->v, (int64_t)len)) ||
+	    (rc = store_write_all(r->fd, buf, len)))
 		rep_fail(r, rc, "write");
 }
 
@@ -330,7 +338,7 @@ static int tx_finish(struct vol *v, int rc, bool *uncertain)
 	if (rc)
 		return vol_tx_end(v, rc);
 	rc = vol_tx_end(v, 0);
-	*uncertain = rc != 0;
+	*uncertain = rc != 0 && rc != -ENOSPC;	/* a WAL write out of space: not committed */
 	return rc;
 }
 
@@ -499,6 +507,8 @@ static void rep_job(void *arg)
 	struct store_put *p = r->p;
 	int rc = rep_commit(r);
 
+	if (!rc && !vol_online(r->v))
+		rc = -ENODEV;	/* landed on a disk that went away meanwhile: not a copy */
 	if (rc && !p->part && rc != -ENOENT)
 		store_heal_queue(p->st, p->bucket, p->key, p->key_len);
 	pthread_mutex_lock(&p->mu);
@@ -547,12 +557,30 @@ static int put_replicate(struct store_put *p)
 	return rc;
 }
 
+/* An object kept in memory becomes index rows: each disk needs room for it above its
+ * headroom, checked before any copy commits so a refused put leaves nothing behind. */
+static int put_space_rows(struct store_put *p, const struct store_objinfo *info)
+{
+	int rc = 0;
+
+	if (p->file || p->tomb)
+		return 0;
+	for (int i = 0; i < p->nrep; i++) {
+		struct put_rep *r = &p->rep[i];
+
+		if (!r->err && (rc = vol_space_check(r->v, p->size + (int64_t)info->meta_len)))
+			rep_fail(r, rc, "space");
+	}
+	return put_live(p, rc);
+}
+
 /* Freezes the body and stamps the version; the copies then commit. */
 static int put_commit_ver(struct store_put *p, struct store_objinfo *info, uint64_t *version)
 {
 	int rc = p->err;
 
-	if (rc || (p->part && !p->file && (rc = put_materialize(p))))
+	if (rc || (p->part && !p->file && (rc = put_materialize(p))) ||
+	    (rc = put_space_rows(p, info)))
 		goto out_abort;
 	if (p->size % STORE_BLOCK && (rc = crc_push(p)))
 		goto out_abort;
@@ -582,7 +610,7 @@ int store_put_tomb(struct store *st, const char *bucket, const char *key, size_t
 	int vols[STORE_VOLS_MAX], n;
 	struct store_put *p;
 	uint64_t version;
-	int rc = put_begin_key(st, bucket, key, key_len, &p);
+	int rc = put_begin_key(st, bucket, key, key_len, true, &p);
 
 	if (rc)
 		return rc;
@@ -596,8 +624,8 @@ int store_put_tomb(struct store *st, const char *bucket, const char *key, size_t
 
 		for (int j = 0; j < n; j++)
 			target |= vols[j] == i;
-		if (!target && vol_online(st->vols[i]))
-			store_row_drop(st->vols[i], bucket, key, key_len, version);
+		if (!target && vol_online(store_vol(st, i)))
+			store_row_drop(store_vol(st, i), bucket, key, key_len, version);
 	}
 	return 0;
 }

@@ -31,9 +31,30 @@ int store_targets(const struct store *st, const char *bucket, const char *key,
 
 	store_place(st, bucket, key, key_len, order);
 	for (int i = 0; i < st->nvols && n < st->replicas; i++) {
-		if (vol_online(st->vols[order[i]]))
+		if (vol_online(store_vol(st, order[i])))
 			vols[n++] = order[i];
 	}
+	return n;
+}
+
+int store_write_targets(const struct store *st, const char *bucket, const char *key,
+			size_t key_len, int *vols)
+{
+	int order[STORE_VOLS_MAX], full[STORE_VOLS_MAX], n = 0, nfull = 0;
+
+	store_place(st, bucket, key, key_len, order);
+	for (int i = 0; i < st->nvols && n < st->replicas; i++) {
+		struct vol *v = store_vol(st, order[i]);
+
+		if (!vol_online(v))
+			continue;
+		if (vol_full(v))
+			full[nfull++] = order[i];
+		else
+			vols[n++] = order[i];
+	}
+	for (int i = 0; i < nfull && n < st->replicas; i++)
+		vols[n++] = full[i];	/* may still take a small object; else -ENOSPC */
 	return n;
 }
 
@@ -132,8 +153,8 @@ int store_bucket_get(struct store *st, const char *name, struct store_bucket *ou
 
 	if (rc)
 		return rc == -EINVAL ? -ENOENT : rc;
-	c = vol_reader(st->vols[0]);
-	rc = bucket_get_on(st->vols[0], c, name, out);
+	c = vol_reader(store_vol(st, 0));
+	rc = bucket_get_on(store_vol(st, 0), c, name, out);
 	vol_reader_put(c);
 	return rc;
 }
@@ -148,7 +169,7 @@ int store_upload_vols(struct store *st, const char *bucket, const char *upload_i
 	int n = 0;
 
 	for (int i = 0; i < st->nvols; i++) {
-		struct vol *v = st->vols[i];
+		struct vol *v = store_vol(st, i);
 		struct vconn *c;
 		sqlite3_stmt *s;
 		int rc;
@@ -178,7 +199,7 @@ int store_upload_vol(struct store *st, const char *bucket, const char *upload_id
 
 	if (n < 0)
 		return n;
-	*out = st->vols[vols[0]];
+	*out = store_vol(st, vols[0]);
 	return 0;
 }
 
@@ -288,17 +309,17 @@ int store_bucket_create(struct store *st, const char *name)
 		goto out_unlock;
 	rc = 0;
 	for (i = st->nvols - 1; i >= 0 && !rc; i--) {
-		rc = bucket_ins(st->vols[i], name, created);
+		rc = bucket_ins(store_vol(st, i), name, created);
 		if (rc == -EEXIST && i > 0)
 			rc = 0;		/* a leftover of a crashed create; reused */
 	}
 	if (rc) {
 		for (i += 2; i < st->nvols; i++) {
-			int undo = bucket_del(st->vols[i], name);
+			int undo = bucket_del(store_vol(st, i), name);
 
 			if (undo)
 				log_warnx("store_bucket_undo vol=%s bucket=%s rc=%d",
-					  st->vols[i]->path, name, undo);
+					  store_vol(st, i)->path, name, undo);
 		}
 	}
 out_unlock:
@@ -318,18 +339,18 @@ int store_bucket_delete(struct store *st, const char *name)
 	if ((rc = store_bucket_check(st, name)))
 		goto out_unlock;
 	for (int i = 0; i < st->nvols && !rc; i++) {
-		rc = bucket_used(st->vols[i], name);
+		rc = bucket_used(store_vol(st, i), name);
 		if (rc > 0)
 			rc = -ENOTEMPTY;
 	}
-	if (rc || (rc = bucket_del(st->vols[0], name)))
+	if (rc || (rc = bucket_del(store_vol(st, 0), name)))
 		goto out_unlock;
 	for (int i = 1; i < st->nvols; i++) {
-		int err = bucket_del(st->vols[i], name);
+		int err = bucket_del(store_vol(st, i), name);
 
 		if (err)
 			log_warnx("store_bucket_delete_partial vol=%s bucket=%s rc=%d",
-				  st->vols[i]->path, name, err);
+				  store_vol(st, i)->path, name, err);
 	}
 out_unlock:
 	pthread_rwlock_unlock(&st->bucket_lock);
@@ -359,7 +380,7 @@ static int bucket_list_on(struct vol *v, int (*fn)(void *ctx, const struct store
 int store_bucket_list(struct store *st, int (*fn)(void *ctx, const struct store_bucket *b),
 		      void *ctx)
 {
-	return bucket_list_on(st->vols[0], fn, ctx);
+	return bucket_list_on(store_vol(st, 0), fn, ctx);
 }
 
 struct bucket_vec {
@@ -401,22 +422,22 @@ static int reconcile_one(struct vol *first, struct vol *v, const struct store_bu
 	return used ? bucket_ins(first, b->name, b->created_ms) : bucket_del(v, b->name);
 }
 
-static int reconcile_buckets(struct store *st, struct vol *v)
+int store_buckets_reconcile(struct store *st, struct vol *first, struct vol *v)
 {
 	struct bucket_vec a = { 0 }, b = { 0 };
 	size_t i = 0, j = 0;
 	int rc;
 
-	if ((rc = bucket_list_on(st->vols[0], bucket_collect, &a)) ||
+	if ((rc = bucket_list_on(first, bucket_collect, &a)) ||
 	    (rc = bucket_list_on(v, bucket_collect, &b)))
 		goto out_free;
 	while (!rc && (i < a.n || j < b.n)) {
 		int cmp = i == a.n ? 1 : j == b.n ? -1 : strcmp(a.b[i].name, b.b[j].name);
 
 		if (cmp < 0)
-			rc = reconcile_one(st->vols[0], v, &a.b[i++], true);
+			rc = reconcile_one(first, v, &a.b[i++], true);
 		else if (cmp > 0)
-			rc = reconcile_one(st->vols[0], v, &b.b[j++], false);
+			rc = reconcile_one(first, v, &b.b[j++], false);
 		else
 			i++, j++;
 	}
@@ -426,15 +447,9 @@ out_free:
 	return rc;
 }
 
-/* --- the disk health prober --- */
+/* --- naps the background threads take --- */
 
-void store_probe(struct store *st)
-{
-	for (int i = 0; i < st->nvols; i++)
-		vol_probe(st->vols[i]);
-}
-
-bool store_nap(struct store *st, int64_t ms)
+bool store_nap(struct store *st, int64_t ms, const bool *wake)
 {
 	struct timespec ts;
 	bool stop;
@@ -447,20 +462,12 @@ bool store_nap(struct store *st, int64_t ms)
 		ts.tv_nsec -= 1000000000L;
 	}
 	pthread_mutex_lock(&st->mu);
-	while (!st->stopping && pthread_cond_timedwait(&st->cv, &st->mu, &ts) != ETIMEDOUT)
+	while (!st->stopping && !(wake && *wake) &&
+	       pthread_cond_timedwait(&st->cv, &st->mu, &ts) != ETIMEDOUT)
 		;
 	stop = st->stopping;
 	pthread_mutex_unlock(&st->mu);
 	return stop;
-}
-
-static void *prober_main(void *arg)
-{
-	struct store *st = arg;
-
-	while (!store_nap(st, STORE_PROBE_MS))
-		store_probe(st);
-	return NULL;
 }
 
 /* --- the repair queue --- */
@@ -535,13 +542,14 @@ void store_heal_drain(struct store *st)
 
 static void disk_status(struct store *st, int i, struct store_disk_status *d)
 {
-	struct vol *v = st->vols[i];
+	struct vol *v = store_vol(st, i);
 	struct statvfs vfs;
 
 	memset(d, 0, sizeof(*d));
 	snprintf(d->path, sizeof(d->path), "%s", v->path);
 	snprintf(d->id, sizeof(d->id), "%s", v->id_hex);
 	d->online = vol_online(v);
+	d->full = vol_full(v);
 	if (d->online && fstatvfs(v->dirfd, &vfs) == 0) {
 		d->size_bytes = (uint64_t)vfs.f_blocks * vfs.f_frsize;
 		d->free_bytes = (uint64_t)vfs.f_bavail * vfs.f_frsize;
@@ -566,7 +574,8 @@ int store_status(struct store *st, struct store_status *out, struct store_disk_s
 	out->heal_queue = __atomic_load_n(&st->heal_queued, __ATOMIC_RELAXED);
 	out->healed = __atomic_load_n(&st->healed, __ATOMIC_RELAXED);
 	for (int i = 0; i < st->nvols; i++) {
-		out->online += vol_online(st->vols[i]);
+		out->online += vol_online(store_vol(st, i));
+		out->full += vol_full(store_vol(st, i));
 		if (n < max)
 			disk_status(st, i, &disks[n++]);
 	}
@@ -596,10 +605,17 @@ void store_close(struct store *st)
 	if (st->healq)
 		workq_free(st->healq);
 	for (int i = 0; i < st->nvols; i++)
-		vol_close(st->vols[i]);
+		vol_close(store_vol(st, i));
+	while (st->retired) {
+		struct vol *v = st->retired;
+
+		st->retired = v->retired_next;
+		vol_close(v);
+	}
 	pthread_rwlock_destroy(&st->bucket_lock);
 	pthread_cond_destroy(&st->cv);
 	pthread_mutex_destroy(&st->mu);
+	pthread_mutex_destroy(&st->probe_mu);
 	free(st);
 }
 
@@ -629,6 +645,7 @@ static int store_identity(const struct store_config *cfg, struct vol_label *id)
 	if (!found && ((rc = vol_random(id->cluster, VOL_ID_LEN)) ||
 		       (rc = vol_random(id->node, VOL_ID_LEN))))
 		return rc;
+	id->has_place = false;		/* each new disk gets its own seed */
 	return 0;
 }
 
@@ -654,24 +671,25 @@ static int store_open_vols(const struct store_config *cfg, struct store *st)
 
 	if ((rc = store_identity(cfg, &id)))
 		return rc;
+	st->ident = id;
 	for (int i = 0; i < cfg->ndirs && !rc; i++) {
 		rc = vol_open(cfg->dirs[i], &id, &st->vols[i]);
 		if (!rc) {
 			st->nvols++;
-			st->items[i].seed = st->vols[i]->seed;
-			st->items[i].weight = st->vols[i]->weight;
-			if (st->vols[i]->max_version > st->last_version)
-				st->last_version = st->vols[i]->max_version;
+			st->items[i].seed = store_vol(st, i)->seed;
+			st->items[i].weight = store_vol(st, i)->weight;
+			if (store_vol(st, i)->max_version > st->last_version)
+				st->last_version = store_vol(st, i)->max_version;
 			rc = workq_new(STORE_DISK_THREADS, "disk", &st->wq[i]);
 		}
 	}
 	for (int i = 1; i < st->nvols && !rc; i++) {
 		for (int j = 0; j < i && !rc; j++) {
-			if (!memcmp(st->vols[i]->id, st->vols[j]->id, VOL_ID_LEN))
+			if (!memcmp(store_vol(st, i)->id, store_vol(st, j)->id, VOL_ID_LEN))
 				rc = -EEXIST;	/* a copied volume: placement needs distinct ids */
 		}
 		if (!rc)
-			rc = reconcile_buckets(st, st->vols[i]);
+			rc = store_buckets_reconcile(st, store_vol(st, 0), store_vol(st, i));
 	}
 	return rc;
 }
@@ -690,13 +708,13 @@ int store_open(const struct store_config *cfg, struct store **out)
 		return -ENOMEM;
 	pthread_rwlock_init(&st->bucket_lock, NULL);
 	pthread_mutex_init(&st->mu, NULL);
+	pthread_mutex_init(&st->probe_mu, NULL);
 	pthread_cond_init(&st->cv, NULL);
 	if ((rc = store_check_rw(cfg, st)) || (rc = store_open_vols(cfg, st)) ||
 	    (rc = workq_new(1, "heal", &st->healq)))
 		goto out_close;
-	if ((rc = -pthread_create(&st->prober, NULL, prober_main, st)))
+	if ((rc = store_prober_start(st)))
 		goto out_close;
-	st->prober_on = true;
 	st->scrub_pct = cfg->scrub_budget_pct;
 	if ((rc = store_scrub_start(st)))
 		goto out_close;
@@ -758,7 +776,7 @@ static int obj_live(struct store *st, const char *bucket, const char *key, size_
 
 	*all_online = true;
 	for (int i = 0; i < st->nvols; i++) {
-		struct vol *v = st->vols[i];
+		struct vol *v = store_vol(st, i);
 		struct vconn *c;
 		int rc;
 

@@ -67,10 +67,17 @@ struct store_disk_status {
 	uint64_t writes, write_bytes;	/* replica commits, their bytes */
 	uint64_t errors;		/* I/O errors, failed commits, corrupt blocks */
 	int64_t scrub_pass, scrub_objects, scrub_total, scrub_repaired;
+	bool full;			/* out of space: new objects go to other disks */
+	/* A replaced disk being filled by the rebuild pass (runtime or start-up): index rows
+	 * verified of those to verify (every disk's), replicas copied and their bytes, and
+	 * the estimated seconds left (-1: not known yet). */
+	bool rebuilding;
+	int64_t rebuild_objects, rebuild_total, rebuild_copied, rebuild_bytes, rebuild_eta_s;
 };
 
 struct store_status {
 	int disks, online, replicas, write_quorum;
+	int full;			/* disks out of space */
 	int64_t heal_queue;		/* repairs waiting or running */
 	int64_t healed;			/* replicas restored since start */
 };

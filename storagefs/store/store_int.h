@@ -23,8 +23,13 @@
 #endif
 
 struct store {
+	/* A slot's volume is swapped when the prober takes up a replacement: read it with
+	 * store_vol(), once per use; the volume replaced stays valid (retired) until close. */
 	struct vol *vols[STORE_VOLS_MAX];
 	int nvols;
+	struct vol *retired;		/* replaced volumes (a list by retired_next), under mu */
+	struct vol_label ident;		/* the node's cluster and node ids, for new labels */
+	pthread_mutex_t probe_mu;	/* one probe (and take-up) at a time */
 	/* Shared by writes that need their bucket to exist; exclusive for bucket create and
 	 * delete, so that a delete never races an object or upload landing in the bucket. */
 	pthread_rwlock_t bucket_lock;
@@ -33,9 +38,11 @@ struct store {
 	struct place_item items[STORE_VOLS_MAX];
 	struct workq *wq[STORE_VOLS_MAX];	/* replica commits: one pool per disk */
 	struct workq *healq;		/* repairs, one at a time */
-	pthread_mutex_t mu;		/* the prober's stop flag and the repair count */
+	pthread_mutex_t mu;		/* stop flag, repair count, scrubber wake-ups */
 	pthread_cond_t cv;
 	bool stopping, prober_on;
+	bool scrub_wake;		/* a disk returned: start a scrub pass now */
+	uint64_t scrub_rebuild;		/* slots replaced: a rebuild pass now (atomic reads) */
 	int heal_pending;		/* background commits and repairs */
 	int64_t heal_queued;		/* repairs queued or running (atomic) */
 	int64_t healed;			/* replicas restored (atomic) */
@@ -46,10 +53,25 @@ struct store {
 	pthread_t scrubber;
 };
 
-/* The scrubber's counters for volume vi (zeros before its first batch). */
+/* The volume in slot i now. */
+static inline struct vol *store_vol(const struct store *st, int i)
+{
+	return __atomic_load_n(&st->vols[i], __ATOMIC_ACQUIRE);
+}
+
+/* The scrubber's counters for volume vi (zeros before its first batch), and the rebuild's
+ * progress when vi is being rebuilt. */
 void store_scrub_stats(struct store *st, int vi, struct store_disk_status *d);
-/* Sleeps ms (or until store_close); true when the store is closing. */
-bool store_nap(struct store *st, int64_t ms);
+/* Sleeps ms (or until store_close, or until *wake when wake is given, read under mu); true
+ * when the store is closing. */
+bool store_nap(struct store *st, int64_t ms, const bool *wake);
+/* Asks the scrubber for a pass now (a disk returned), and for a rebuild pass (every walk
+ * from the start) when rebuild_vi >= 0 names a replaced slot. */
+void store_scrub_wake(struct store *st, int rebuild_vi);
+/* The prober thread (probe.c). */
+int store_prober_start(struct store *st);
+/* Makes v's bucket rows agree with first's (store_open's reconcile). (blocking) */
+int store_buckets_reconcile(struct store *st, struct vol *first, struct vol *v);
 /* Allocates the scrubber's state and starts its thread when scrub_pct > 0. */
 int store_scrub_start(struct store *st);
 /* store_heal, also counting the replicas it restored. */
@@ -60,10 +82,14 @@ int store_heal_count(struct store *st, const char *bucket, const char *key, size
  * object, the rest are where reads look next. Fills order[nvols]. */
 void store_place(const struct store *st, const char *bucket, const char *key,
 		 size_t key_len, int *order);
-/* The disks a write goes to: the first R online ones in placement order. Returns how
- * many (fewer than R when disks are offline). */
+/* The disks a key belongs on: the first R online ones in placement order. Returns how
+ * many (fewer than R when disks are offline). Repairs converge to these. */
 int store_targets(const struct store *st, const char *bucket, const char *key,
 		  size_t key_len, int *vols);
+/* The disks a new object or upload goes to: as store_targets, but a full disk yields to
+ * the next one by placement (full ones complete the set when too few are left). */
+int store_write_targets(const struct store *st, const char *bucket, const char *key,
+			size_t key_len, int *vols);
 /* Background work (replica commits, repairs) that store_heal_drain waits for. */
 void store_bg_begin(struct store *st);
 void store_bg_end(struct store *st);

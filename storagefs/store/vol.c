@@ -23,6 +23,7 @@
 #define VOL_FORMAT		2		/* PRAGMA user_version: 2 adds tombstones */
 #define VOL_LABEL_VERSION	1
 #define VOL_LABEL_MAX		512
+#define VOL_PLACE_HEX		16		/* the label's place: a u64 in hex */
 #define PATH_MAX_LABEL		4096
 #define VOL_GIB			(1024ULL * 1024 * 1024)
 #define VOL_BUSY_MS		10000
@@ -115,6 +116,12 @@ int vol_sqlerr(struct vol *v, sqlite3 *db, int rc, const char *what)
 	log_warnx("store_sql_error vol=%s op=%s rc=%d msg=\"%s\"", v ? v->path : "-", what, rc,
 		  db ? sqlite3_errmsg(db) : sqlite3_errstr(rc));
 	switch (rc & 0xff) {
+	case SQLITE_IOERR:
+		/* A write that ran out of space is not a disk fault; a failed fsync is. */
+		if (db && rc != SQLITE_IOERR_FSYNC && (sqlite3_system_errno(db) == ENOSPC ||
+						       sqlite3_system_errno(db) == EDQUOT))
+			return -ENOSPC;
+		return -EIO;
 	case SQLITE_FULL: return -ENOSPC;
 	case SQLITE_NOMEM: return -ENOMEM;
 	case SQLITE_BUSY: case SQLITE_LOCKED: return -EBUSY;
@@ -441,7 +448,8 @@ bool vol_online(const struct vol *v)
 	return __atomic_load_n(&v->online, __ATOMIC_ACQUIRE) != 0;
 }
 
-static void vol_set_online(struct vol *v, bool on, const char *reason)
+/* Returns whether it was online. */
+static bool vol_set_online(struct vol *v, bool on, const char *reason)
 {
 	int was = __atomic_exchange_n(&v->online, on ? 1 : 0, __ATOMIC_ACQ_REL);
 
@@ -449,10 +457,65 @@ static void vol_set_online(struct vol *v, bool on, const char *reason)
 		log_warnx("store_disk_offline vol=%s id=%s reason=%s", v->path, v->id_hex, reason);
 	else if (!was && on)
 		log_info("store_disk_online vol=%s id=%s", v->path, v->id_hex);
+	return was;
+}
+
+/* --- space: data writes stop at a headroom that keeps the index (and deletes) working --- */
+
+bool vol_full(const struct vol *v)
+{
+	return __atomic_load_n(&v->full, __ATOMIC_RELAXED) != 0;
+}
+
+static uint64_t vol_free(struct vol *v)
+{
+	struct statvfs vfs;
+
+	if (fstatvfs(v->dirfd, &vfs) < 0)
+		return UINT64_MAX;	/* unknown: let the write itself tell */
+	return (uint64_t)vfs.f_bavail * vfs.f_frsize;
+}
+
+static void vol_mark_full(struct vol *v, uint64_t free_bytes, const char *reason)
+{
+	__atomic_store_n(&v->full_free, free_bytes, __ATOMIC_RELAXED);
+	if (__atomic_exchange_n(&v->full, 1, __ATOMIC_RELAXED) == 0)
+		log_warnx("store_disk_full vol=%s id=%s free=%llu headroom=%llu reason=%s",
+			  v->path, v->id_hex, (unsigned long long)free_bytes,
+			  (unsigned long long)v->headroom, reason);
+}
+
+int vol_space_check(struct vol *v, int64_t need)
+{
+	uint64_t free_bytes = vol_free(v);
+
+	if (free_bytes >= v->headroom && free_bytes - v->headroom >= (uint64_t)need)
+		return 0;
+	vol_mark_full(v, free_bytes, "headroom");
+	return -ENOSPC;
+}
+
+void vol_space_probe(struct vol *v)
+{
+	uint64_t free_bytes, mark = __atomic_load_n(&v->full_free, __ATOMIC_RELAXED);
+
+	if (!vol_full(v))
+		return;
+	free_bytes = vol_free(v);
+	if (free_bytes == UINT64_MAX || free_bytes < VOL_FULL_SLACK + v->headroom ||
+	    free_bytes < VOL_FULL_SLACK + mark)
+		return;
+	__atomic_store_n(&v->full, 0, __ATOMIC_RELAXED);
+	log_info("store_disk_space vol=%s id=%s free=%llu msg=\"space freed: writes placed here again\"",
+		 v->path, v->id_hex, (unsigned long long)free_bytes);
 }
 
 int vol_fault(struct vol *v, int rc, const char *reason)
 {
+	if (rc == -ENOSPC) {
+		vol_mark_full(v, vol_free(v), reason);	/* not the disk's fault: no error */
+		return rc;
+	}
 	if (rc && rc != -ENOENT && rc != -ESTALE && rc != -EEXIST)
 		vol_count(&v->n_errors, 1);
 	if (rc == -EIO || rc == -ENODEV || rc == -ENXIO)
@@ -467,12 +530,20 @@ static int label_parse(char *text, struct vol_label *out)
 	char *save = NULL, *line;
 	int seen = 0, version = 0;
 
+	memset(out, 0, sizeof(*out));
 	for (line = strtok_r(text, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
-		char name[16], hex[2 * VOL_ID_LEN + 2];
+		char name[16], hex[2 * VOL_ID_LEN + 2], *end;
 		unsigned char *dst = NULL;
 
 		if (sscanf(line, "cairn-disk %d", &version) == 1)
 			continue;
+		if (!strncmp(line, "place ", 6)) {
+			out->place = strtoull(line + 6, &end, 16);
+			if (end != line + 6 + VOL_PLACE_HEX || *end)
+				return -EUCLEAN;
+			out->has_place = true;
+			continue;
+		}
 		if (sscanf(line, "%15s %33s", name, hex) != 2 || strlen(hex) != 2 * VOL_ID_LEN)
 			continue;
 		if (!strcmp(name, "cluster"))
@@ -519,8 +590,9 @@ static int label_write(struct vol *v, const struct vol_label *l)
 	hex_encode(l->cluster, VOL_ID_LEN, c);
 	hex_encode(l->node, VOL_ID_LEN, n);
 	hex_encode(l->disk, VOL_ID_LEN, d);
-	len = snprintf(text, sizeof(text), "cairn-disk %d\ncluster %s\nnode %s\ndisk %s\n",
-		       VOL_LABEL_VERSION, c, n, d);
+	len = snprintf(text, sizeof(text),
+		       "cairn-disk %d\ncluster %s\nnode %s\ndisk %s\nplace %016llx\n",
+		       VOL_LABEL_VERSION, c, n, d, (unsigned long long)l->place);
 	fd = openat(v->dirfd, ".cairn/format.tmp", O_CREAT | O_TRUNC | O_WRONLY | O_CLOEXEC,
 		    VOL_FILE_MODE);
 	if (fd < 0)
@@ -540,15 +612,27 @@ static int label_write(struct vol *v, const struct vol_label *l)
 	return rc;
 }
 
-/* The label must name this cluster, node and the index's disk; a new volume gets one. */
+static uint64_t id_seed(const unsigned char id[VOL_ID_LEN])
+{
+	uint64_t h = 0;
+
+	memcpy(&h, id, sizeof(h));
+	return h;
+}
+
+/* The label must name this cluster, node and the index's disk; a new volume gets one (with
+ * want's place: a replacement keeps its slot's placement). Sets the placement seed. */
 static int label_check(struct vol *v, const struct vol_label *want)
 {
 	struct vol_label have, mine = *want;
 	int rc = vol_label_read(v->path, &have);
 
 	memcpy(mine.disk, v->id, VOL_ID_LEN);
+	if (!mine.has_place)
+		mine.place = id_seed(v->id);
 	if (rc == -ENOENT) {
 		v->fresh = true;
+		v->seed = mine.place;
 		return label_write(v, &mine);
 	}
 	if (rc) {
@@ -561,6 +645,7 @@ static int label_check(struct vol *v, const struct vol_label *want)
 			   v->path);
 		return -EXDEV;
 	}
+	v->seed = have.has_place ? have.place : id_seed(v->id);
 	return 0;
 }
 
@@ -580,12 +665,72 @@ static bool vol_healthy(struct vol *v, const char **why)
 	return fstatat(v->dirfd, ".cairn/index.db", &sb, 0) == 0;
 }
 
-void vol_probe(struct vol *v)
+/* Only lost+found (a freshly made file system) or nothing at all. */
+static bool dir_empty(const char *path)
+{
+	struct dirent *de;
+	bool empty = true;
+	DIR *d = opendir(path);
+
+	if (!d)
+		return false;
+	while (empty && (de = readdir(d)))
+		empty = !strcmp(de->d_name, ".") || !strcmp(de->d_name, "..") ||
+			!strcmp(de->d_name, "lost+found");
+	closedir(d);
+	return empty;
+}
+
+static bool is_mountpoint(const char *path, const struct stat *sb)
+{
+	char parent[PATH_MAX_LABEL];
+	struct stat psb;
+
+	snprintf(parent, sizeof(parent), "%s/..", path);
+	return stat(parent, &psb) == 0 && psb.st_dev != sb->st_dev;
+}
+
+/* Logs why an offline slot is not taken up, once per reason. */
+static enum vol_health probe_refuse(struct vol *v, int note, const char *why)
+{
+	if (v->probe_note != note)
+		log_warnx("store_disk_replace_refused vol=%s id=%s reason=\"%s\"", v->path,
+			  v->id_hex, why);
+	v->probe_note = note;
+	return VOL_DOWN;
+}
+
+/* What an offline volume's path holds now. */
+static enum vol_health vol_vacancy(struct vol *v)
+{
+	struct vol_label l;
+	struct stat sb;
+	int rc;
+
+	if (stat(v->path, &sb) < 0 || !S_ISDIR(sb.st_mode))
+		return VOL_DOWN;
+	rc = vol_label_read(v->path, &l);
+	if (rc == 0 && !memcmp(l.disk, v->id, VOL_ID_LEN))
+		return sb.st_dev == v->dev && sb.st_ino == v->ino ? VOL_DOWN : VOL_MOVED;
+	if (rc != -ENOENT)
+		return probe_refuse(v, 1, "labelled for another disk, or an unreadable label");
+	if (!dir_empty(v->path))
+		return probe_refuse(v, 2, "not empty and unlabelled");
+	if (v->mountpoint && !is_mountpoint(v->path, &sb))
+		return probe_refuse(v, 3, "the disk was a mount point and this directory is not one");
+	return VOL_EMPTY;
+}
+
+enum vol_health vol_probe(struct vol *v)
 {
 	const char *why = "";
-	bool ok = vol_healthy(v, &why);
 
-	vol_set_online(v, ok, why);
+	if (vol_healthy(v, &why)) {
+		v->probe_note = 0;
+		return vol_set_online(v, true, why) ? VOL_UP : VOL_BACK;
+	}
+	vol_set_online(v, false, why);
+	return vol_vacancy(v);
 }
 
 /* --- open: layout, schema, recovery --- */
@@ -829,27 +974,24 @@ static int conns_open(struct vol *v)
 	return rc;
 }
 
-static uint64_t id_seed(const unsigned char id[VOL_ID_LEN])
-{
-	uint64_t h = 0;
-
-	memcpy(&h, id, sizeof(h));
-	return h;
-}
-
-/* Placement weight, the seed of the hybrid clock, and what the probe compares. */
+/* Placement weight, the index's headroom, the seed of the hybrid clock, and what the probe
+ * compares. */
 static int vol_measure(struct vol *v)
 {
 	struct statvfs vfs;
-	struct stat sb;
+	struct stat sb, psb;
+	uint64_t size = 0;
 
 	if (fstat(v->dirfd, &sb) < 0)
 		return -errno;
 	v->dev = sb.st_dev;
 	v->ino = sb.st_ino;
-	v->weight = 1;
-	if (fstatvfs(v->dirfd, &vfs) == 0 && (uint64_t)vfs.f_blocks * vfs.f_frsize >= 2 * VOL_GIB)
-		v->weight = (uint64_t)vfs.f_blocks * vfs.f_frsize / VOL_GIB;
+	v->mountpoint = fstatat(v->dirfd, "..", &psb, 0) == 0 && psb.st_dev != sb.st_dev;
+	if (fstatvfs(v->dirfd, &vfs) == 0)
+		size = (uint64_t)vfs.f_blocks * vfs.f_frsize;
+	v->weight = size >= 2 * VOL_GIB ? size / VOL_GIB : 1;
+	v->headroom = size / 100 < VOL_HEADROOM_MIN ? VOL_HEADROOM_MIN :
+		      size / 100 > VOL_HEADROOM_MAX ? VOL_HEADROOM_MAX : size / 100;
 	return sql_int(v, "SELECT coalesce(max(version), 0) FROM objects", (int64_t *)&v->max_version);
 }
 
@@ -874,10 +1016,11 @@ int vol_open(const char *dir, const struct vol_label *want, struct vol **out)
 	if ((rc = conns_open(v)) || (rc = label_check(v, want)) || (rc = recover(v)) ||
 	    (rc = vol_measure(v)))
 		goto out_close;
-	v->seed = id_seed(v->id);
 	v->online = 1;
-	log_info("store_vol_open vol=%s id=%s weight=%llu", v->path, v->id_hex,
-		 (unsigned long long)v->weight);
+	if (vol_free(v) < v->headroom)
+		vol_mark_full(v, vol_free(v), "open");
+	log_info("store_vol_open vol=%s id=%s weight=%llu place=%016llx fresh=%d", v->path,
+		 v->id_hex, (unsigned long long)v->weight, (unsigned long long)v->seed, v->fresh);
 	*out = v;
 	return 0;
 

@@ -1,10 +1,13 @@
 #!/usr/bin/env bash
 # tests/bench/run.sh — `make bench`: storagefsd against nginx (GET), fio (PUT vs raw
-# write+fsync) and its own idle RSS, all on loopback; prints a ratio table with PASS/MISS
-# per target and writes <build>/bench/results.txt. Benchmarks report: a MISS never fails.
+# write+fsync) and its own idle RSS; then replication: R=3 vs R=1 on three data dirs of one
+# filesystem, and the rebuild of an emptied disk against fio's read+write rate, with GET
+# latency during it; all on loopback. Prints a ratio table with PASS/MISS per target and
+# writes <build>/bench/results.txt. Benchmarks report: a MISS never fails.
 #
 # Usage: bash tests/bench/run.sh [BUILD_DIR]          (default: build)
 # Env:   BENCH_SECONDS (per GET figure, split in two runs; default 10)  BENCH_PUT_SECONDS (PUT runs, default 5)
+#        BENCH_REBUILD_GIB (data on the rebuilt disk, default 1; 0 skips the rebuild)
 #        SFS_BIN / S3BENCH (binaries to use)   BENCH_KEEP=1 (keep data dirs afterwards)
 set -uo pipefail
 
@@ -12,6 +15,8 @@ BUILD=$(cd "${1:-build}" 2>/dev/null && pwd) || { echo "bench: no build dir ${1:
 B=$BUILD/bench
 GET_S=${BENCH_SECONDS:-10}
 PUT_S=${BENCH_PUT_SECONDS:-5}
+REBUILD_GIB=${BENCH_REBUILD_GIB:-1}
+REBUILD_TIMEOUT=${BENCH_REBUILD_TIMEOUT:-900}
 S3BENCH=${S3BENCH:-$BUILD/host/s3bench}
 AK=benchaccesskey
 SK=benchsecretkey0123456789
@@ -29,12 +34,13 @@ if [[ $SFS_BIN == "$BUILD/musl/storagefsd" && $BUILD/host/storagefsd -nt $SFS_BI
 	echo "bench: warning: $SFS_BIN is older than build/host/storagefsd (make musl?)" >&2
 fi
 
-SFS_PID= NGINX_PID=
+SFS_PID= NGINX_PID= LOAD_PID=
 cleanup() {
+	[[ -n $LOAD_PID ]] && kill "$LOAD_PID" 2>/dev/null && wait "$LOAD_PID" 2>/dev/null
 	[[ -n $SFS_PID ]] && kill "$SFS_PID" 2>/dev/null && wait "$SFS_PID" 2>/dev/null
 	[[ -n $NGINX_PID ]] && kill "$NGINX_PID" 2>/dev/null && wait "$NGINX_PID" 2>/dev/null
-	# The data is ~1.5 GiB of throwaway objects; results.txt and the logs stay.
-	[[ ${BENCH_KEEP:-0} == 1 ]] || rm -rf "$B/data" "$B/www" "$B/fio" "$B/nginx/tmp"
+	# The data is a few GiB of throwaway objects; results.txt and the logs stay.
+	[[ ${BENCH_KEEP:-0} == 1 ]] || rm -rf "$B/data" "$B/www" "$B/fio" "$B/nginx/tmp" "$B/repl" "$B/rebuild"
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
@@ -60,6 +66,30 @@ print(*[x.getsockname()[1] for x in s])')
 # field LINE KEY -> value of KEY=value in an s3bench summary line ("" if absent).
 field() { sed -n "s/.*\\b$2=\\([^ ]*\\).*/\\1/p" <<<"$1"; }
 rss_kib() { awk '/^VmRSS:/ {print $2}' "/proc/$1/status" 2>/dev/null; }
+
+# sfs_start LOG FLAGS... — storagefsd on SFS_PORT (pid in SFS_PID); waits for its `ready`
+# line. Returns 1 (daemon stopped, log tail shown) when it does not come up.
+sfs_start() {
+	local logf=$1
+	shift
+	"$SFS_BIN" --listen "127.0.0.1:$SFS_PORT" --access-key "$AK" --secret-key "$SK" \
+		--region "$REGION" "$@" 2>"$logf" &
+	SFS_PID=$!
+	for _ in $(seq 300); do
+		grep -q 'ready listen=' "$logf" 2>/dev/null && return 0
+		kill -0 "$SFS_PID" 2>/dev/null || break
+		sleep 0.1
+	done
+	log "storagefsd did not become ready; log tail:"; tail -n 20 "$logf" >&2
+	sfs_stop
+	return 1
+}
+sfs_stop() {
+	[[ -n $SFS_PID ]] || return 0
+	kill "$SFS_PID" 2>/dev/null
+	wait "$SFS_PID" 2>/dev/null
+	SFS_PID=
+}
 
 # bench LABEL ARGS... — one s3bench run; the summary line goes to results (with LABEL) and
 # to the variable named LABEL (a failed run leaves it empty, which the table shows as n/a).
@@ -160,21 +190,10 @@ SFS_OK=0
 RSS_START= RSS_END=
 if [[ ! -x $SFS_BIN ]]; then
 	log "no daemon at $SFS_BIN: storagefsd rows are n/a"
-else
-	"$SFS_BIN" --listen "127.0.0.1:$SFS_PORT" --data "$B/data" --access-key "$AK" \
-		--secret-key "$SK" --region "$REGION" 2>"$B/storagefsd.log" &
-	SFS_PID=$!
-	for _ in $(seq 100); do
-		grep -q 'ready listen=' "$B/storagefsd.log" 2>/dev/null && { SFS_OK=1; break; }
-		kill -0 "$SFS_PID" 2>/dev/null || break
-		sleep 0.1
-	done
-	if ((SFS_OK)); then
-		sleep 1		# let start-up work (store recovery, thread spawn) settle
-		RSS_START=$(rss_kib "$SFS_PID")
-	else
-		log "storagefsd did not become ready; log tail:"; tail -n 20 "$B/storagefsd.log" >&2
-	fi
+elif sfs_start "$B/storagefsd.log" --data "$B/data"; then
+	SFS_OK=1
+	sleep 1		# let start-up work (store recovery, thread spawn) settle
+	RSS_START=$(rss_kib "$SFS_PID")
 fi
 S3="--endpoint 127.0.0.1:$SFS_PORT --access-key $AK --secret-key $SK --region $REGION --bucket $BUCKET"
 if ((SFS_OK)); then
@@ -242,12 +261,139 @@ if ((SFS_OK)); then
 	RSS_END=$(rss_kib "$SFS_PID")
 	kill -0 "$SFS_PID" 2>/dev/null || log "storagefsd died during the run; see $B/storagefsd.log"
 fi
+sfs_stop
+rm -rf "$B/data"
 
-# --- 5. the table ---
+# --- 5. replication cost: R=1 vs R=3 over three data dirs on this one filesystem ---
+# Each configuration gets fresh dirs and its own daemon, scrubber off (it would read what the
+# PUTs write). The headline R=3 runs with W=3, so that every acknowledged PUT has all three
+# copies durable and the ratio is comparable with the physical limit (1/3 of the device's
+# bandwidth for three copies); the default W=2 (third copy in the background) is shown too.
+declare -A RCONF=([r1]="--replicas 1" [r3]="--replicas 3 --write-quorum 3" [r3w2]="--replicas 3")
+REP_PCONC="4 16"
+if [[ -x $SFS_BIN ]]; then
+	for cf in r1 r3 r3w2; do
+		log "replication: $cf (${RCONF[$cf]})"
+		rm -rf "$B/repl"
+		mkdir -p "$B/repl/d1" "$B/repl/d2" "$B/repl/d3"
+		# shellcheck disable=SC2086
+		sfs_start "$B/storagefsd-$cf.log" --data "$B/repl/d1" --data "$B/repl/d2" \
+			--data "$B/repl/d3" --scrub-budget-pct 0 ${RCONF[$cf]} || continue
+		bench "rep_prep_$cf" $S3 --op prepare --size 1m --objects 16 --concurrency 4
+		for c in $REP_PCONC; do
+			[[ $cf == r3w2 && $c != 16 ]] && continue	# info row: one run
+			bench "rep_put_${cf}_c$c" $S3 --op put --size 1m --concurrency $c --objects 16 --duration $PUT_S
+		done
+		[[ $cf != r3w2 ]] && bench "rep_get_$cf" $S3 --op get --size 1m --concurrency 16 --objects 16 --duration $PUT_S
+		sfs_stop
+	done
+	rm -rf "$B/repl"
+fi
+
+# --- 6. rebuild: one of three disks emptied (a replaced disk) while the daemon was down ---
+# Fill an R=3 daemon on three dirs with REBUILD_GIB GiB of 1 MiB objects (plus 16 x 4 KiB for
+# the latency probe), stop it, empty the first dir (the directory stays: a new disk mounted in
+# the same slot), start again with --scrub-budget-pct 100 and time the rebuild from the first
+# `store_rebuild_start` to `store_rebuild_done` (log timestamps; daemons that do not log the
+# latter: the last disk's `store_scrub_pass_done`). The first disk is the one emptied because
+# the scrubber walks the disks in order: its own walk then finds nothing, the other two copy
+# everything to it, and the pass ends with the last copy (an emptied last disk would be
+# walked again after it was filled). GET 4 KiB (c4) runs
+# for exactly the rebuild (SIGUSR1 ends s3bench) and again, idle, right after it.
+# The raw rate: fio reads one REBUILD_GIB file and writes another at the same time, 1 MiB
+# blocks, fsync at the end (what a rebuild does: read a replica, write the new disk), timed
+# by the wall clock; run with the daemon down, right before the rebuild.
+log_ts() {	# LOG PATTERN N -> Unix time (s.ms) of the Nth line matching PATTERN, or ""
+	local t
+	t=$(grep -m "$3" -- "$2" "$1" 2>/dev/null | sed -n "$3s/^ts=\([^ ]*\) .*/\1/p")
+	[[ -n $t ]] && date -d "$t" +%s.%3N
+}
+fio_copy() {	# bytes -> "MiB/s seconds"
+	local n=$1 t0 t1
+	fio --name=lay --rw=write --bs=1m --size="$n" --filename="$B/fio/src" --end_fsync=1 \
+		--output-format=terse >/dev/null 2>>"$B/fio.err" || return 0
+	t0=$(date +%s.%N)
+	fio --bs=1m --size="$n" --name=r --rw=read --filename="$B/fio/src" \
+		--name=w --rw=write --filename="$B/fio/dst" --end_fsync=1 \
+		--output-format=json >"$B/fio-copy.json" 2>>"$B/fio.err" || return 0
+	t1=$(date +%s.%N)
+	rm -f "$B/fio/src" "$B/fio/dst"
+	awk -v n="$n" -v a="$t0" -v b="$t1" 'BEGIN { printf "%.1f %.2f", n / 1048576 / (b - a), b - a }'
+}
+RB=$B/rebuild
+RB_S3="--endpoint 127.0.0.1:$SFS_PORT --access-key $AK --secret-key $SK --region $REGION --bucket rebuild"
+RB_DIRS=(--data "$RB/d1" --data "$RB/d2" --data "$RB/d3")
+RB_SECS= RB_BYTES= RB_MBPS= FIOCP_MBPS= FIOCP_SECS= rb_get_during= rb_get_idle=
+if [[ -x $SFS_BIN ]] && ((REBUILD_GIB > 0)); then
+	log "rebuild: filling $REBUILD_GIB GiB at R=3"
+	mkdir -p "$RB/d1" "$RB/d2" "$RB/d3"
+	if sfs_start "$B/storagefsd-fill.log" "${RB_DIRS[@]}" --replicas 3 --scrub-budget-pct 0; then
+		bench rb_prep_4k $RB_S3 --op prepare --size 4k --objects 16 --concurrency 4
+		bench rb_prep_1m $RB_S3 --op prepare --size 1m --objects $((REBUILD_GIB * 1024)) --concurrency 4
+		sfs_stop
+		rm -rf "$RB/d1" && mkdir "$RB/d1"
+		log "rebuild: fio read+write of $REBUILD_GIB GiB"
+		read -r FIOCP_MBPS FIOCP_SECS < <(fio_copy $((REBUILD_GIB << 30)))
+		out "fio-copy         read+write bs=1m size=${REBUILD_GIB}g end_fsync=1 MBps=${FIOCP_MBPS:-?} secs=${FIOCP_SECS:-?}"
+		log "rebuild: start with --scrub-budget-pct 100"
+		if sfs_start "$B/storagefsd-rebuild.log" "${RB_DIRS[@]}" --replicas 3 --scrub-budget-pct 100; then
+			RBLOG=$B/storagefsd-rebuild.log
+			for _ in $(seq 300); do
+				grep -q store_rebuild_start "$RBLOG" && break
+				sleep 0.1
+			done
+			"$S3BENCH" $RB_S3 --op get --size 4k --concurrency 4 --objects 16 \
+				--duration "$REBUILD_TIMEOUT" >"$B/rebuild-get.out" 2>>"$B/s3bench.err" &
+			LOAD_PID=$!
+			for _ in $(seq $((REBUILD_TIMEOUT * 10))); do
+				grep -q store_rebuild_done "$RBLOG" && break
+				(($(grep -c store_scrub_pass_done "$RBLOG") >= 3)) && break
+				kill -0 "$SFS_PID" 2>/dev/null || break
+				sleep 0.1
+			done
+			kill -USR1 "$LOAD_PID" 2>/dev/null
+			wait "$LOAD_PID" 2>/dev/null
+			LOAD_PID=
+			rb_get_during=$(tail -n 1 "$B/rebuild-get.out")
+			out "$(printf '%-16s %s' rb_get_during "${rb_get_during:-FAILED (see $B/s3bench.err)}")"
+			t0=$(log_ts "$RBLOG" store_rebuild_start 1) t1=$(log_ts "$RBLOG" store_rebuild_done 1)
+			[[ -n $t1 ]] || t1=$(log_ts "$RBLOG" store_scrub_pass_done 3)
+			RB_BYTES=$(du -sb "$RB/d1" | cut -f1)
+			if [[ -n $t0 && -n $t1 ]]; then
+				RB_SECS=$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.2f", b - a }')
+				RB_MBPS=$(awk -v n="$RB_BYTES" -v s="$RB_SECS" 'BEGIN { if (s > 0) printf "%.1f", n / 1048576 / s }')
+			else
+				log "rebuild did not finish within ${REBUILD_TIMEOUT}s; see $RBLOG"
+			fi
+			RB_FILES=$(find "$RB/d1/data" -type f 2>/dev/null | wc -l)
+			RB_FIXED=$(grep store_scrub_pass_done "$RBLOG" | grep -o 'repaired=[0-9]*' |
+				awk -F= '{ s += $2 } END { print s + 0 }')
+			out "rebuild          bytes=$RB_BYTES secs=${RB_SECS:-?} MBps=${RB_MBPS:-?} repaired=$RB_FIXED data_files=$RB_FILES of $((REBUILD_GIB * 1024))"
+			bench rb_get_idle $RB_S3 --op get --size 4k --concurrency 4 --objects 16 --duration $PUT_S
+			bench rb_verify $RB_S3 --op get --size 1m --concurrency 4 --objects $((REBUILD_GIB * 1024)) --requests $((REBUILD_GIB * 1024)) --verify
+			sfs_stop
+		fi
+	fi
+	[[ ${BENCH_KEEP:-0} == 1 ]] || rm -rf "$RB"
+fi
+
+# --- 7. the table ---
 # ratio A B -> A/B with 2 decimals, or n/a
 ratio() { awk -v a="${1:-}" -v b="${2:-}" 'BEGIN { if (a == "" || b == "" || b + 0 == 0) print "n/a"; else printf "%.2f", a / b }'; }
 verdict() {	# ratio target -> PASS/MISS/n/a
 	awk -v r="$1" -v t="$2" 'BEGIN { if (r == "n/a") print "n/a"; else print (r + 0 >= t + 0) ? "PASS" : "MISS" }'
+}
+verdict_le() {	# ratio limit -> PASS when ratio <= limit
+	awk -v r="$1" -v t="$2" 'BEGIN { if (r == "n/a") print "n/a"; else print (r + 0 <= t + 0) ? "PASS" : "MISS" }'
+}
+best_of() {	# key run... -> best value of key over the runs named
+	local k=$1 n v best=
+	shift
+	for n in "$@"; do
+		v=$(field "${!n:-}" "$k")
+		[[ -n $v ]] && { [[ -z $best ]] || awk -v a="$v" -v b="$best" 'BEGIN{exit !(a>b)}'; } && best=$v
+	done
+	echo "$best"
 }
 best_put() {	# size key -> best value of key over the concurrency sweep
 	local s=$1 k=$2 c v best=
@@ -295,8 +441,27 @@ row "idle RSS MiB at start" "$rs" "16" "" "<=16" "$(awk -v v="$rs" 'BEGIN { if (
 row "idle RSS MiB after the run" "$re" "16" "" "<=16" "$(awk -v v="$re" 'BEGIN { if (v == "n/a") print "n/a"; else print (v + 0 <= 16) ? "PASS" : "MISS" }')"
 ngs=$(field "${ng_get_4k_c:-}" ops_s)
 row "client check: s3bench/wrk nginx 4k" "${ngs:-n/a}" "${WRK_RPS:-n/a}" "$(ratio "$ngs" "${WRK_RPS:-}")" ">=0.9" "info"
+
+out ""
+out "== replication: 3 data dirs on one filesystem; rebuild of ${REBUILD_GIB} GiB vs fio =="
+row "measure" "storagefsd" "baseline" "ratio" "target" "verdict"
+p1=$(best_of MBps rep_put_r1_c4 rep_put_r1_c16) p3=$(best_of MBps rep_put_r3_c4 rep_put_r3_c16)
+r=$(ratio "$p3" "$p1")
+row "PUT 1 MiB MBps R=3/W=3 vs R=1" "${p3:-n/a}" "${p1:-n/a}" "$r" ">=0.30" "$(verdict "$r" 0.30)"
+pw=$(field "${rep_put_r3w2_c16:-}" MBps)
+row "  PUT 1 MiB R=3/W=2 (c16) vs R=1" "${pw:-n/a}" "${p1:-n/a}" "$(ratio "$pw" "$p1")" "-" "info"
+g1=$(field "${rep_get_r1:-}" MBps) g3=$(field "${rep_get_r3:-}" MBps)
+row "GET 1 MiB MBps R=3 vs R=1 (c16)" "${g3:-n/a}" "${g1:-n/a}" "$(ratio "$g3" "$g1")" "-" "info"
+r=$(ratio "${RB_MBPS:-}" "${FIOCP_MBPS:-}")
+row "rebuild MBps vs fio read+write" "${RB_MBPS:-n/a}" "${FIOCP_MBPS:-n/a}" "$r" ">=0.80" "$(verdict "$r" 0.80)"
+row "  rebuild seconds (fio seconds)" "${RB_SECS:-n/a}" "${FIOCP_SECS:-n/a}" "" "-" "info"
+pd=$(field "${rb_get_during:-}" p99_ms) pi=$(field "${rb_get_idle:-}" p99_ms)
+r=$(ratio "$pd" "$pi")
+row "GET 4k p99 ms in rebuild vs idle" "${pd:-n/a}" "${pi:-n/a}" "$r" "<=2.0" "$(verdict_le "$r" 2.0)"
+row "  GET 4k ops/s in rebuild vs idle" "$(field "${rb_get_during:-}" ops_s)" "$(field "${rb_get_idle:-}" ops_s)" \
+	"$(ratio "$(field "${rb_get_during:-}" ops_s)" "$(field "${rb_get_idle:-}" ops_s)")" "-" "info"
 errs=0
-for v in ${!sfs_*} ${!ng_*} ${!prep_*}; do
+for v in ${!sfs_*} ${!ng_*} ${!prep_*} ${!rep_*} ${!rb_*}; do
 	[[ $v =~ ^(ng|sfs)_get_[0-9a-z]+$ ]] && continue	# means; their runs are counted
 	e=$(field "${!v}" errors); ((errs += ${e:-0}))
 done

@@ -100,6 +100,7 @@ static pthread_barrier_t g_start;
 
 /* Shared, hot. */
 static atomic_bool g_stop;
+static volatile sig_atomic_t g_end_early;	/* SIGUSR1: end a --duration run now */
 static atomic_long g_remaining;		/* --requests mode: requests not yet claimed */
 static atomic_ulong g_seq;		/* picks the object for each request */
 
@@ -109,6 +110,25 @@ static uint64_t now_us(void)
 
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
+}
+
+static void on_usr1(int sig)
+{
+	(void)sig;
+	g_end_early = 1;
+}
+
+/* Sleeps out a --duration run in short naps, so that SIGUSR1 (a load that should last as
+ * long as something else does, e.g. a rebuild) ends it within a nap. */
+static void load_wait(double secs)
+{
+	uint64_t end = now_us() + (uint64_t)(secs * 1e6);
+
+	while (!g_end_early && now_us() < end) {
+		struct timespec ts = { .tv_nsec = 20 * 1000 * 1000 };
+
+		nanosleep(&ts, NULL);
+	}
 }
 
 /* --- histogram --- */
@@ -707,6 +727,11 @@ static int run_load(const char *op_name)
 	atomic_store(&g_remaining, O.requests);
 	atomic_store(&g_seq, 0);
 	pthread_barrier_init(&g_start, NULL, (unsigned)O.conc + 1);
+	/* Workers inherit a blocked SIGUSR1, so it always reaches this thread's naps. */
+	sigset_t usr1, old;
+	sigemptyset(&usr1);
+	sigaddset(&usr1, SIGUSR1);
+	pthread_sigmask(SIG_BLOCK, &usr1, &old);
 	for (int i = 0; i < O.conc; i++) {
 		ws[i].id = i;
 		ws[i].c.fd = -1;
@@ -722,13 +747,11 @@ static int run_load(const char *op_name)
 			exit(2);
 		}
 	}
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
 	pthread_barrier_wait(&g_start);
 	t0 = now_us();
 	if (O.duration > 0) {
-		struct timespec ts = { .tv_sec = (time_t)O.duration,
-				       .tv_nsec = (long)((O.duration - (double)(time_t)O.duration) * 1e9) };
-		while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
-			;
+		load_wait(O.duration);
 		atomic_store(&g_stop, true);
 	}
 	memset(hist, 0, sizeof(hist));
@@ -828,7 +851,8 @@ static void usage(void)
 		"               [--unsigned] [--verify] [--timeout S] [--no-sig-cache]\n"
 		"       s3bench --endpoint HOST:PORT --op get --plain-get [--url-prefix /files/] ...\n"
 		"       s3bench --op mkfiles --dir DIR --size S --objects K\n"
-		"Objects are named obj-<size>-<i>, i < K; prepare creates the bucket and all K.\n");
+		"Objects are named obj-<size>-<i>, i < K; prepare creates the bucket and all K.\n"
+		"SIGUSR1 ends a --duration run early; its summary line is printed as usual.\n");
 	exit(2);
 }
 
@@ -868,6 +892,7 @@ int main(int argc, char **argv)
 	const char *op = NULL, *size = "4k";
 	int ch;
 
+	signal(SIGUSR1, on_usr1);	/* first: a driver may signal as soon as we exist */
 	O.region = "us-east-1";
 	O.url_prefix = "/";
 	O.conc = 1;

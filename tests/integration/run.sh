@@ -19,13 +19,15 @@ PY=/usr/bin/python3
 
 case $mode in
 quick)
-	tests=(test_boto3.py test_raw_http.py test_s3cmd.py test_rclone.py test_sigterm.py test_fault.py)
+	tests=(test_boto3.py test_raw_http.py test_s3cmd.py test_rclone.py test_sigterm.py test_fault.py
+		test_join.py test_provd.py test_metrics.py)
 	per_test_timeout=150
 	export SFS_QUICK=1
 	;;
 all)
 	tests=(test_raw_http.py test_boto3.py test_s3api.py test_awscli.py test_s3cmd.py
-		test_rclone.py test_sigterm.py test_fault.py test_replication.py)
+		test_rclone.py test_sigterm.py test_fault.py test_replication.py test_join.py test_provd.py test_diskfull.py
+		test_metrics.py)
 	per_test_timeout=600
 	export SFS_QUICK=0
 	;;
@@ -41,6 +43,10 @@ fi
 bin=${SFS_BIN:-build/host/storagefsd}
 [[ $bin == /* ]] || bin=$repo/$bin
 export SFS_BIN=$bin
+# The provisioning tools of the same flavour (host or asan), beside the daemon.
+export CAIRN_CONTROLLER=${CAIRN_CONTROLLER:-${bin%/*}/cairn-controller}
+export CAIRN_NODECTL=${CAIRN_NODECTL:-${bin%/*}/cairn-nodectl}
+export CAIRN_PROVD=${CAIRN_PROVD:-${bin%/*}/cairn-provd}
 if [[ ! -x $bin ]]; then
 	echo "FAIL - run.sh: daemon binary $bin not found (build it first)"
 	echo "0 passed, 1 failed"

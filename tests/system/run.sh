@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # tests/system/run.sh [BUILD_DIR] — system tests of the node image (tests/system/README.md):
 # boots build/image/<board>/disk.img in QEMU (TCG) and tests it from outside. Needs `make image`
-# first. Ends with "N passed, N failed". Typical run: ~2-4 minutes (two boots under TCG).
+# first. Ends with "N passed, N failed". Typical run: ~3-5 minutes (four boots under TCG):
+# test_node.py (the disk image, UEFI) then test_pxe.py (network boot + join, needs build/host).
 #   BOARD=qemu-x86_64   BOOT_TIMEOUT=180 (seconds allowed for each boot step)
 set -uo pipefail
 repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
@@ -12,4 +13,22 @@ for t in qemu-system-x86_64 mkfs.ext4 /usr/bin/python3; do
 	command -v "$t" >/dev/null || { echo "system: $t not found (bash ci/deps.sh)"; echo "0 passed, 1 failed"; exit 1; }
 done
 [[ -f /usr/share/ovmf/OVMF.fd ]] || { echo "system: OVMF missing (apt-get install ovmf)"; echo "0 passed, 1 failed"; exit 1; }
-exec /usr/bin/python3 "$repo/tests/system/test_node.py"
+# Each script ends with its own "N passed, N failed"; this sums them into the last line.
+passed=0 failed=0
+for t in test_node.py test_pxe.py; do
+	out=$(mktemp)
+	/usr/bin/python3 "$repo/tests/system/$t" 2>&1 | tee "$out"
+	rc=${PIPESTATUS[0]}
+	line=$(grep -E '^[0-9]+ passed, [0-9]+ failed$' "$out" | tail -n 1)
+	rm -f "$out"
+	if [[ $line =~ ^([0-9]+)\ passed,\ ([0-9]+)\ failed$ ]]; then
+		p=${BASH_REMATCH[1]} f=${BASH_REMATCH[2]}
+		((rc != 0 && f == 0)) && f=1
+	else
+		p=0 f=1
+		echo "system: $t ended without a summary line (exit $rc)"
+	fi
+	passed=$((passed + p)) failed=$((failed + f))
+done
+echo "$passed passed, $failed failed"
+((failed == 0))

@@ -1,6 +1,7 @@
 /* test_replica.c — replication over a node's disks: placement (distribution, minimal
  * movement), R copies per put, reads that survive a corrupt replica and its repair, a
- * vanished disk, no quorum, newest-version-wins, tombstones, multipart, disk labels. */
+ * vanished disk, no quorum, newest-version-wins, tombstones, multipart, disk labels, and
+ * disks replaced or moved while the store runs. */
 #include "test.h"
 
 #include <ctype.h>
@@ -16,6 +17,7 @@
 #include "../../lib/hash.h"
 #include "../../storagefs/store/place.h"
 #include "../../storagefs/store/store.h"
+#include "../../storagefs/store/vol.h"
 
 #define RDIRS		5
 #define RBIG		(2 * STORE_BLOCK + 777)
@@ -642,6 +644,195 @@ TEST(replica_each_block_from_a_good_copy)
 	CHECK_INT(store_open(&fx.cfg, &fx.st), 0);
 	for (int i = 0; i < 3; i++)
 		CHECK_INT(rcheck(fx.st, "k", data, RBIG), 0);
+	store_close(fx.st);
+	free(data);
+}
+
+/* --- disks replaced or moved while the store runs --- */
+
+/* The label's place line of vol (0 when missing). */
+static unsigned long long label_place(const char *vol)
+{
+	char path[512], text[600], *p;
+	unsigned long long v = 0;
+	FILE *f;
+	size_t n;
+
+	snprintf(path, sizeof(path), "%s/.cairn/format", vol);
+	if (!(f = fopen(path, "r")))
+		return 0;
+	n = fread(text, 1, sizeof(text) - 1, f);
+	fclose(f);
+	text[n] = 0;
+	if ((p = strstr(text, "\nplace ")))
+		v = strtoull(p + 7, NULL, 16);
+	return v;
+}
+
+TEST(replica_label_place_line)
+{
+	struct vol_label l;
+	char dir[300], path[400], cmd[800];
+	FILE *f;
+
+	snprintf(dir, sizeof(dir), "%s/lbl", test_tmpdir());
+	snprintf(path, sizeof(path), "%s/.cairn/format", dir);
+	snprintf(cmd, sizeof(cmd), "mkdir -p '%s/.cairn'", dir);
+	CHECK_INT(system(cmd), 0);
+	/* a label of before the place line: still read, seed from the disk id */
+	f = fopen(path, "w");
+	CHECK(f != NULL);
+	fprintf(f, "cairn-disk 1\ncluster %032x\nnode %032x\ndisk %032x\n", 1, 2, 3);
+	fclose(f);
+	CHECK_INT(vol_label_read(dir, &l), 0);
+	CHECK(!l.has_place);
+	f = fopen(path, "w");
+	CHECK(f != NULL);
+	fprintf(f, "cairn-disk 1\ncluster %032x\nnode %032x\ndisk %032x\nplace 00000000deadbeef\n",
+		1, 2, 3);
+	fclose(f);
+	CHECK_INT(vol_label_read(dir, &l), 0);
+	CHECK(l.has_place);
+	CHECK_INT(l.place, 0xdeadbeefULL);
+	f = fopen(path, "w");
+	CHECK(f != NULL);
+	fprintf(f, "cairn-disk 1\ncluster %032x\nnode %032x\ndisk %032x\nplace 12x\n", 1, 2, 3);
+	fclose(f);
+	CHECK_INT(vol_label_read(dir, &l), -EUCLEAN);
+}
+
+static int disk_of(struct store *st, int i, struct store_disk_status *d)
+{
+	struct store_disk_status all[RDIRS];
+	struct store_status s;
+	int n = store_status(st, &s, all, RDIRS);
+
+	if (i >= n)
+		return -1;
+	*d = all[i];
+	return s.online;
+}
+
+TEST(replica_runtime_replace_empty_disk)
+{
+	unsigned char *data = malloc(RBIG);
+	struct store_disk_status d0, d1;
+	char cmd[600];
+	unsigned long long place;
+	struct rfx fx;
+	bool on[RDIRS];
+
+	pattern(data, RBIG, 8);
+	CHECK_INT(rfx_open(&fx, 4, 3, 2), 0);
+	CHECK_INT(store_bucket_create(fx.st, "b"), 0);
+	CHECK_INT(store_bucket_create(fx.st, "empty"), 0);
+	for (int i = 0; i < 24; i++) {
+		char key[16];
+
+		snprintf(key, sizeof(key), "r%02d", i);
+		CHECK_INT(rput(fx.st, key, data, i % 2 ? 300 : RBIG), 0);
+	}
+	store_heal_drain(fx.st);
+	place = label_place(fx.dirs[1]);
+	CHECK(place != 0);
+	CHECK_INT(disk_of(fx.st, 1, &d0), 4);
+	/* pulled, then an empty directory in its place: taken up at once, same placement */
+	CHECK_INT(pull_disk(&fx, 1, false), 0);
+	CHECK_INT(disk_of(fx.st, 1, &d1), 3);
+	snprintf(cmd, sizeof(cmd), "mkdir -p '%s/lost+found'", fx.dirs[1]);
+	CHECK_INT(system(cmd), 0);
+	store_probe(fx.st);
+	CHECK_INT(disk_of(fx.st, 1, &d1), 4);
+	CHECK(strcmp(d0.id, d1.id) != 0);
+	CHECK(d1.rebuilding);
+	CHECK_INT(label_place(fx.dirs[1]), place);
+	/* before the rebuild: every read served from the other disks, nothing lost */
+	for (int i = 0; i < 24; i++) {
+		char key[16];
+
+		snprintf(key, sizeof(key), "r%02d", i);
+		CHECK_INT(rcheck(fx.st, key, data, i % 2 ? 300 : RBIG), 0);
+	}
+	CHECK_INT(rput(fx.st, "new", data, RBIG), 0);	/* buckets copied: a put lands */
+	CHECK_INT(store_scrub_once(fx.st), 0);
+	CHECK_INT(disk_of(fx.st, 1, &d1), 4);
+	CHECK(!d1.rebuilding);
+	for (int i = 0; i < 24; i++) {
+		char key[16];
+
+		snprintf(key, sizeof(key), "r%02d", i);
+		CHECK_INT(rows_of(&fx, 4, key, on), 3);
+		CHECK_INT(rcheck(fx.st, key, data, i % 2 ? 300 : RBIG), 0);
+	}
+	/* same seed, same placement: the new disk holds what the old one did, no more */
+	snprintf(cmd, sizeof(cmd), "%s.away", fx.dirs[1]);
+	CHECK_INT(q_int(fx.dirs[1], "SELECT count(*) FROM objects WHERE key != CAST('new' AS BLOB)"),
+		  q_int(cmd, "SELECT count(*) FROM objects"));
+	CHECK_INT(q_int(fx.dirs[1], "SELECT count(*) FROM buckets"), 2);
+	store_close(fx.st);
+	/* and it stays: a restart keeps the slot's placement seed from the label */
+	CHECK_INT(store_open(&fx.cfg, &fx.st), 0);
+	CHECK_INT(rcheck(fx.st, "r00", data, RBIG), 0);
+	CHECK_INT(store_heal(fx.st, "b", "r00", 3), 0);
+	CHECK_INT(rows_of(&fx, 4, "r00", on), 3);
+	store_close(fx.st);
+	free(data);
+}
+
+TEST(replica_runtime_replace_refused)
+{
+	char path[400];
+	struct store_disk_status d;
+	struct rfx fx;
+	FILE *f;
+
+	CHECK_INT(rfx_open(&fx, 3, 2, 1), 0);
+	CHECK_INT(store_bucket_create(fx.st, "b"), 0);
+	CHECK_INT(pull_disk(&fx, 2, false), 0);
+	/* an unlabelled directory holding something is never taken (nor written to) */
+	CHECK_INT(mkdir(fx.dirs[2], 0750), 0);
+	snprintf(path, sizeof(path), "%s/precious", fx.dirs[2]);
+	f = fopen(path, "w");
+	CHECK(f != NULL);
+	fclose(f);
+	store_probe(fx.st);
+	store_probe(fx.st);
+	CHECK_INT(disk_of(fx.st, 2, &d), 2);
+	snprintf(path, sizeof(path), "%s/.cairn", fx.dirs[2]);
+	CHECK(access(path, F_OK) != 0);
+	snprintf(path, sizeof(path), "%s/precious", fx.dirs[2]);
+	CHECK_INT(unlink(path), 0);
+	store_probe(fx.st);
+	CHECK_INT(disk_of(fx.st, 2, &d), 3);
+	CHECK_INT(rput(fx.st, "k", "data", 4), 0);
+	store_close(fx.st);
+}
+
+TEST(replica_runtime_disk_moved)
+{
+	unsigned char *data = malloc(RBIG);
+	struct store_disk_status d0, d1;
+	char cmd[800];
+	struct rfx fx;
+
+	pattern(data, RBIG, 9);
+	CHECK_INT(rfx_open(&fx, 3, 3, 2), 0);
+	CHECK_INT(store_bucket_create(fx.st, "b"), 0);
+	CHECK_INT(rput(fx.st, "k", data, RBIG), 0);
+	store_heal_drain(fx.st);
+	CHECK_INT(disk_of(fx.st, 0, &d0), 3);
+	CHECK_INT(pull_disk(&fx, 0, false), 0);
+	CHECK_INT(disk_of(fx.st, 0, &d1), 2);
+	/* the same disk back as another directory (a copy, as after a remount) */
+	snprintf(cmd, sizeof(cmd), "cp -a '%s.away' '%s'", fx.dirs[0], fx.dirs[0]);
+	CHECK_INT(system(cmd), 0);
+	store_probe(fx.st);
+	CHECK_INT(disk_of(fx.st, 0, &d1), 3);
+	CHECK_STR(d1.id, d0.id);
+	CHECK(!d1.rebuilding);
+	CHECK_INT(rcheck(fx.st, "k", data, RBIG), 0);
+	CHECK_INT(rput(fx.st, "k2", data, 1000), 0);
+	CHECK_INT(rcheck(fx.st, "k2", data, 1000), 0);
 	store_close(fx.st);
 	free(data);
 }
