@@ -15,7 +15,7 @@ CSTD   := -std=c11 -D_GNU_SOURCE
 DEPS   := $(BUILD)/deps
 
 LIB_SRCS  := $(sort $(wildcard lib/*.c))
-SFS_SRCS  := $(sort $(wildcard storagefs/auth/*.c storagefs/s3/*.c storagefs/store/*.c))
+SFS_SRCS  := $(sort $(wildcard storagefs/auth/*.c storagefs/s3/*.c storagefs/store/*.c storagefs/cluster/*.c))
 SFS_HDRS  := $(sort $(wildcard lib/*.h storagefs/*.h storagefs/*/*.h firmware/*/*.h))
 # firmware/<tool>/main.c is a program; its other files are modules the unit tests link too.
 FW_TOOLS  := controller provd nodectl
@@ -137,9 +137,15 @@ musl: $(BUILD)/musl/storagefsd $(FW_TOOLS:%=$(BUILD)/musl/cairn-%)
 FUZZ_CFLAGS := $(CSTD) -Wall -Wextra -Wno-unused-parameter -Wno-missing-prototypes \
                -g -O1 -fno-omit-frame-pointer -fsanitize=fuzzer,address,undefined \
                -fno-sanitize-recover=undefined
-$(BUILD)/fuzz/%: tests/fuzz/%.c $(LIB_SRCS) $(SFS_SRCS) $(FW_SRCS) $(SFS_HDRS) | $(BUILD)/.deps-done
+# The library code is compiled once (build/fuzz/obj) and linked into every target.
+FUZZ_OBJS := $(call objs,fuzz,$(LIB_SRCS) $(SFS_SRCS) $(FW_SRCS))
+$(BUILD)/fuzz/obj/%.o: %.c $(SFS_HDRS) | $(BUILD)/.deps-done
 	@mkdir -p $(dir $@)
-	$(CLANG) $(FUZZ_CFLAGS) -o $@ $< $(LIB_SRCS) $(SFS_SRCS) $(FW_SRCS) $(HOST_LIBS)
+	$(CLANG) $(FUZZ_CFLAGS) -c $< -o $@
+
+$(BUILD)/fuzz/%: tests/fuzz/%.c $(FUZZ_OBJS) $(SFS_HDRS) | $(BUILD)/.deps-done
+	@mkdir -p $(dir $@)
+	$(CLANG) $(FUZZ_CFLAGS) -o $@ $< $(FUZZ_OBJS) $(HOST_LIBS)
 
 fuzz-build: $(FUZZ_BINS)
 

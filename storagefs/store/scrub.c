@@ -304,13 +304,35 @@ void store_scrub_wake(struct store *st, int rebuild_vi)
 	pthread_mutex_unlock(&st->mu);
 }
 
+/* One key of volume vi's walk: during a rebuild, a key that only the new disks lack joins
+ * the batch of copies; anything else gets the full repair (every placed copy verified). */
+static void scrub_key(struct store *st, int vi, const struct scrub_key *k,
+		      struct heal_batch *hb, uint64_t fill, struct heal_tally *t)
+{
+	struct scrub_vol *sv = &st->scrub->vol[vi];
+	int fixed = 0, rc;
+
+	if (!scrub_owner(st, vi, k))
+		return;
+	sv->bytes += k->size * st->replicas;
+	if (hb && heal_batch_add(hb, fill, k->bucket, k->key, k->key_len, t))
+		return;
+	rc = store_heal_count(st, k->bucket, k->key, k->key_len, &fixed);
+	t->errors += rc != 0;		/* logged by heal; the walk goes on */
+	t->copied += fixed;
+	t->bytes += fixed * k->size;
+}
+
 /* One batch on volume vi: repairs its keys, advances and saves the checkpoint. Returns the
  * keys read, 0 when the pass over vi is complete (the checkpoint starts over), or -errno. */
 static int scrub_step(struct store *st, int vi)
 {
 	struct scrub_vol *sv = &st->scrub->vol[vi];
 	struct scrub_rebuild *rb = &st->scrub->rb;
+	uint64_t fill = __atomic_load_n(&rb->mask, __ATOMIC_RELAXED);
 	struct vol *v = store_vol(st, vi);
+	struct heal_tally t = { 0 };
+	struct heal_batch *hb = NULL;
 	int n, rc;
 
 	if (!sv->loaded) {
@@ -323,24 +345,24 @@ static int scrub_step(struct store *st, int vi)
 	}
 	if ((n = scrub_read(v, sv, st->scrub->keys)) < 0)
 		return n;
+	if (fill && n && heal_batch_new(st, &hb))
+		hb = NULL;		/* out of memory: the full repair, key by key */
 	for (int i = 0; i < n; i++) {
-		struct scrub_key *k = &st->scrub->keys[i];
-		int fixed = 0;
-
-		if (scrub_owner(st, vi, k)) {
-			rc = store_heal_count(st, k->bucket, k->key, k->key_len, &fixed);
-			sv->errors += rc != 0;	/* logged by heal; the walk goes on */
-			__atomic_fetch_add(&sv->repaired, fixed, __ATOMIC_RELAXED);
-			sv->bytes += k->size * st->replicas;
-			__atomic_fetch_add(&rb->copied, fixed, __ATOMIC_RELAXED);
-			__atomic_fetch_add(&rb->bytes, fixed * k->size, __ATOMIC_RELAXED);
-		}
+		scrub_key(st, vi, &st->scrub->keys[i], hb, fill, &t);
 		__atomic_fetch_add(&sv->objects, 1, __ATOMIC_RELAXED);
 		__atomic_fetch_add(&rb->objects, 1, __ATOMIC_RELAXED);
-		sv->at = *k;
 	}
-	if (__atomic_load_n(&rb->mask, __ATOMIC_RELAXED) &&
-	    mono_ms() - rb->logged_ms >= SCRUB_LOG_MS)
+	/* The copies commit before the checkpoint passes their keys. */
+	if (hb)
+		heal_batch_commit(hb, &t);
+	heal_batch_free(hb);
+	if (n)
+		sv->at = st->scrub->keys[n - 1];
+	sv->errors += t.errors;
+	__atomic_fetch_add(&sv->repaired, t.copied, __ATOMIC_RELAXED);
+	__atomic_fetch_add(&rb->copied, t.copied, __ATOMIC_RELAXED);
+	__atomic_fetch_add(&rb->bytes, t.bytes, __ATOMIC_RELAXED);
+	if (fill && mono_ms() - rb->logged_ms >= SCRUB_LOG_MS)
 		rebuild_log(st, "progress");
 	if (n == 0) {
 		scrub_log(st, vi, sv, true);

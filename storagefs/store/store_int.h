@@ -78,6 +78,25 @@ int store_scrub_start(struct store *st);
 int store_heal_count(struct store *st, const char *bucket, const char *key, size_t key_len,
 		     int *fixed);
 
+/* The rebuild's copies (heal.c): a key whose placed copies agree and that only the slots
+ * being rebuilt lack is copied from one of them (verified as it is read) to temp files on
+ * the new disks; the batch commits them together: every file fsynced, each disk's tmp
+ * directory fsynced once, one index transaction per disk, then the renames. */
+struct heal_batch;
+struct heal_tally {
+	int64_t copied, bytes, errors;	/* replicas restored, their bytes, failed commits */
+};
+int heal_batch_new(struct store *st, struct heal_batch **out);
+/* Commits what is pending first. */
+void heal_batch_free(struct heal_batch *b);
+/* During a rebuild of the slots in fill: 1 when the key was taken (its copies queued in
+ * the batch, which commits first when full, adding to t; or nothing to copy: a regular
+ * scrub pass verifies it), 0 when it needs the full repair (store_heal_count). */
+int heal_batch_add(struct heal_batch *b, uint64_t fill, const char *bucket, const char *key,
+		   size_t key_len, struct heal_tally *t);
+/* Commits the pending copies (t may be NULL): 0 or the first error. */
+int heal_batch_commit(struct heal_batch *b, struct heal_tally *t);
+
 /* The volumes for (bucket, key), best first (rendezvous hashing); the first R hold the
  * object, the rest are where reads look next. Fills order[nvols]. */
 void store_place(const struct store *st, const char *bucket, const char *key,

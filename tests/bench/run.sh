@@ -9,6 +9,7 @@
 # Env:   BENCH_SECONDS (per GET figure, split in two runs; default 10)  BENCH_PUT_SECONDS (PUT runs, default 5)
 #        BENCH_REBUILD_GIB (data on the rebuilt disk, default 1; 0 skips the rebuild)
 #        SFS_BIN / S3BENCH (binaries to use)   BENCH_KEEP=1 (keep data dirs afterwards)
+#        BENCH_ONLY=replication (sections 5-6 only) or rebuild (section 6 only)
 set -uo pipefail
 
 BUILD=$(cd "${1:-build}" 2>/dev/null && pwd) || { echo "bench: no build dir ${1:-build}" >&2; exit 1; }
@@ -66,6 +67,16 @@ print(*[x.getsockname()[1] for x in s])')
 # field LINE KEY -> value of KEY=value in an s3bench summary line ("" if absent).
 field() { sed -n "s/.*\\b$2=\\([^ ]*\\).*/\\1/p" <<<"$1"; }
 rss_kib() { awk '/^VmRSS:/ {print $2}' "/proc/$1/status" 2>/dev/null; }
+S3="--endpoint 127.0.0.1:$SFS_PORT --access-key $AK --secret-key $SK --region $REGION --bucket $BUCKET"
+# want SECTION — BENCH_ONLY picks a subset: "" (all), replication (sections 5-6), rebuild (6).
+want() {
+	case ${BENCH_ONLY:-} in
+	"") return 0 ;;
+	replication) [[ $1 == replication ]] ;;
+	*) return 1 ;;
+	esac
+}
+LOAD_MID=-
 
 # sfs_start LOG FLAGS... — storagefsd on SFS_PORT (pid in SFS_PID); waits for its `ready`
 # line. Returns 1 (daemon stopped, log tail shown) when it does not come up.
@@ -138,18 +149,19 @@ w = json.load(sys.stdin)["jobs"][0]["write"]
 print("%.1f %.1f" % (w["bw"] / 1024.0, w["iops"]))' 2>>"$B/fio.err"
 }
 
-# --- 1. nginx serving the same bytes as the S3 objects (s3bench mkfiles == prepare) ---
-# Same sizes and counts as the S3 GET runs: 16 x 4 KiB, 16 x 1 MiB, 4 x 64 MiB.
-declare -A NOBJ=([4k]=16 [1m]=16 [64m]=4)
-declare -A GCONC=([4k]=16 [1m]=16 [64m]=4)
-# PUT concurrency sweep; 64 MiB stops at 4: 16 x 64 MiB in flight is 1 GiB, and draining it
-# after the deadline would dominate the run (and its runtime).
-declare -A PCONC=([4k]="1 4 16" [1m]="1 4 16" [64m]="1 2 4")
-for s in 4k 1m 64m; do
-	"$S3BENCH" --op mkfiles --dir "$B/www/files" --size $s --objects ${NOBJ[$s]} >/dev/null ||
-		{ log "mkfiles $s failed"; exit 1; }
-done
-cat >"$B/nginx.conf" <<EOF
+if want base; then
+	# --- 1. nginx serving the same bytes as the S3 objects (s3bench mkfiles == prepare) ---
+	# Same sizes and counts as the S3 GET runs: 16 x 4 KiB, 16 x 1 MiB, 4 x 64 MiB.
+	declare -A NOBJ=([4k]=16 [1m]=16 [64m]=4)
+	declare -A GCONC=([4k]=16 [1m]=16 [64m]=4)
+	# PUT concurrency sweep; 64 MiB stops at 4: 16 x 64 MiB in flight is 1 GiB, and draining it
+	# after the deadline would dominate the run (and its runtime).
+	declare -A PCONC=([4k]="1 4 16" [1m]="1 4 16" [64m]="1 2 4")
+	for s in 4k 1m 64m; do
+		"$S3BENCH" --op mkfiles --dir "$B/www/files" --size $s --objects ${NOBJ[$s]} >/dev/null ||
+			{ log "mkfiles $s failed"; exit 1; }
+	done
+	cat >"$B/nginx.conf" <<EOF
 # Written by tests/bench/run.sh: a plain static file server as the GET baseline.
 daemon off;
 worker_processes 1;
@@ -175,94 +187,94 @@ http {
 	}
 }
 EOF
-nginx -p "$B" -c nginx.conf -e "$B/nginx/error.log" &
-NGINX_PID=$!
-for _ in $(seq 50); do
-	curl -sf -o /dev/null "http://127.0.0.1:$NGINX_PORT/files/obj-4k-0" && break
-	sleep 0.1
-done
-if ! curl -sf -o /dev/null "http://127.0.0.1:$NGINX_PORT/files/obj-4k-0"; then
-	log "nginx did not come up; see $B/nginx/error.log"; exit 1
-fi
-
-# --- 2. storagefsd, with the same objects ---
-SFS_OK=0
-RSS_START= RSS_END=
-if [[ ! -x $SFS_BIN ]]; then
-	log "no daemon at $SFS_BIN: storagefsd rows are n/a"
-elif sfs_start "$B/storagefsd.log" --data "$B/data"; then
-	SFS_OK=1
-	sleep 1		# let start-up work (store recovery, thread spawn) settle
-	RSS_START=$(rss_kib "$SFS_PID")
-fi
-S3="--endpoint 127.0.0.1:$SFS_PORT --access-key $AK --secret-key $SK --region $REGION --bucket $BUCKET"
-if ((SFS_OK)); then
-	log "storagefsd prepare"
-	for s in 4k 1m 64m; do
-		bench "prep_$s" $S3 --op prepare --size $s --objects ${NOBJ[$s]} --concurrency 4
+	nginx -p "$B" -c nginx.conf -e "$B/nginx/error.log" &
+	NGINX_PID=$!
+	for _ in $(seq 50); do
+		curl -sf -o /dev/null "http://127.0.0.1:$NGINX_PORT/files/obj-4k-0" && break
+		sleep 0.1
 	done
-fi
+	if ! curl -sf -o /dev/null "http://127.0.0.1:$NGINX_PORT/files/obj-4k-0"; then
+		log "nginx did not come up; see $B/nginx/error.log"; exit 1
+	fi
 
-# --- 3. GETs, interleaved nginx / storagefsd / storagefsd / nginx ---
-# Each figure is the mean of two half-length runs placed symmetrically, so a drift in the
-# machine's background load (shared CI hosts) hits both servers alike.
-log "GETs: nginx vs storagefsd"
-LOAD_MID=$(cut -d' ' -f1 /proc/loadavg)
-HALF=$(awk -v s="$GET_S" 'BEGIN { printf "%g", s / 2 }')
-NG="--endpoint 127.0.0.1:$NGINX_PORT --plain-get --url-prefix /files/ --op get --duration $HALF"
-for s in 4k 1m 64m; do
-	load="--size $s --concurrency ${GCONC[$s]} --objects ${NOBJ[$s]}"
-	bench "ng_get_${s}_a" $NG $load
+	# --- 2. storagefsd, with the same objects ---
+	SFS_OK=0
+	RSS_START= RSS_END=
+	if [[ ! -x $SFS_BIN ]]; then
+		log "no daemon at $SFS_BIN: storagefsd rows are n/a"
+	elif sfs_start "$B/storagefsd.log" --data "$B/data"; then
+		SFS_OK=1
+		sleep 1		# let start-up work (store recovery, thread spawn) settle
+		RSS_START=$(rss_kib "$SFS_PID")
+	fi
 	if ((SFS_OK)); then
-		bench "sfs_get_${s}_a" $S3 --op get $load --duration $HALF
-		bench "sfs_get_${s}_b" $S3 --op get $load --duration $HALF
+		log "storagefsd prepare"
+		for s in 4k 1m 64m; do
+			bench "prep_$s" $S3 --op prepare --size $s --objects ${NOBJ[$s]} --concurrency 4
+		done
 	fi
-	bench "ng_get_${s}_b" $NG $load
-	a="ng_get_${s}_a" b="ng_get_${s}_b"
-	mean2 "ng_get_$s" "${!a}" "${!b}"
-	if ((SFS_OK)); then
-		a="sfs_get_${s}_a" b="sfs_get_${s}_b"
-		mean2 "sfs_get_$s" "${!a}" "${!b}"
-	fi
-done
-# Cross-check of our client against wrk, back to back on the figure most sensitive to
-# client overhead.
-WRK_RPS=$(wrk -t2 -c16 -d"${HALF}s" "http://127.0.0.1:$NGINX_PORT/files/obj-4k-0" 2>>"$B/wrk.err" |
-	awk '/^Requests\/sec:/ {print $2}')
-out "wrk-nginx-4k     wrk -t2 -c16 -d${HALF}s Requests/sec=${WRK_RPS:-?}"
-bench ng_get_4k_c $NG --size 4k --concurrency 16 --objects 16
-kill "$NGINX_PID" 2>/dev/null; wait "$NGINX_PID" 2>/dev/null; NGINX_PID=
 
-if ((SFS_OK)); then
-	# One verified pass per size: the runs above only count bytes, this checks them.
+	# --- 3. GETs, interleaved nginx / storagefsd / storagefsd / nginx ---
+	# Each figure is the mean of two half-length runs placed symmetrically, so a drift in the
+	# machine's background load (shared CI hosts) hits both servers alike.
+	log "GETs: nginx vs storagefsd"
+	LOAD_MID=$(cut -d' ' -f1 /proc/loadavg)
+	HALF=$(awk -v s="$GET_S" 'BEGIN { printf "%g", s / 2 }')
+	NG="--endpoint 127.0.0.1:$NGINX_PORT --plain-get --url-prefix /files/ --op get --duration $HALF"
 	for s in 4k 1m 64m; do
-		bench "sfs_verify_$s" $S3 --op get --size $s --concurrency 2 --objects ${NOBJ[$s]} --requests ${NOBJ[$s]} --verify
+		load="--size $s --concurrency ${GCONC[$s]} --objects ${NOBJ[$s]}"
+		bench "ng_get_${s}_a" $NG $load
+		if ((SFS_OK)); then
+			bench "sfs_get_${s}_a" $S3 --op get $load --duration $HALF
+			bench "sfs_get_${s}_b" $S3 --op get $load --duration $HALF
+		fi
+		bench "ng_get_${s}_b" $NG $load
+		a="ng_get_${s}_a" b="ng_get_${s}_b"
+		mean2 "ng_get_$s" "${!a}" "${!b}"
+		if ((SFS_OK)); then
+			a="sfs_get_${s}_a" b="sfs_get_${s}_b"
+			mean2 "sfs_get_$s" "${!a}" "${!b}"
+		fi
 	done
-fi
+	# Cross-check of our client against wrk, back to back on the figure most sensitive to
+	# client overhead.
+	WRK_RPS=$(wrk -t2 -c16 -d"${HALF}s" "http://127.0.0.1:$NGINX_PORT/files/obj-4k-0" 2>>"$B/wrk.err" |
+		awk '/^Requests\/sec:/ {print $2}')
+	out "wrk-nginx-4k     wrk -t2 -c16 -d${HALF}s Requests/sec=${WRK_RPS:-?}"
+	bench ng_get_4k_c $NG --size 4k --concurrency 16 --objects 16
+	kill "$NGINX_PID" 2>/dev/null; wait "$NGINX_PID" 2>/dev/null; NGINX_PID=
 
-# --- 4. PUTs, each size right after the fio run it is compared with ---
-log "fio + PUTs"
-read -r FIO4K_MBPS FIO4K_IOPS < <(fio_run 4k)
-out "fio-4k           bs=4k fsync=1 MBps=${FIO4K_MBPS:-?} iops=${FIO4K_IOPS:-?}"
-for s in 4k 1m 64m; do
-	if [[ $s == 1m ]]; then
-		read -r FIO1M_MBPS FIO1M_IOPS < <(fio_run 1m)
-		out "fio-1m           bs=1m fsync=1 MBps=${FIO1M_MBPS:-?} iops=${FIO1M_IOPS:-?}"
+	if ((SFS_OK)); then
+		# One verified pass per size: the runs above only count bytes, this checks them.
+		for s in 4k 1m 64m; do
+			bench "sfs_verify_$s" $S3 --op get --size $s --concurrency 2 --objects ${NOBJ[$s]} --requests ${NOBJ[$s]} --verify
+		done
 	fi
-	((SFS_OK)) || continue
-	for c in ${PCONC[$s]}; do
-		bench "sfs_put_${s}_c$c" $S3 --op put --size $s --concurrency $c --objects 16 --duration $PUT_S
+
+	# --- 4. PUTs, each size right after the fio run it is compared with ---
+	log "fio + PUTs"
+	read -r FIO4K_MBPS FIO4K_IOPS < <(fio_run 4k)
+	out "fio-4k           bs=4k fsync=1 MBps=${FIO4K_MBPS:-?} iops=${FIO4K_IOPS:-?}"
+	for s in 4k 1m 64m; do
+		if [[ $s == 1m ]]; then
+			read -r FIO1M_MBPS FIO1M_IOPS < <(fio_run 1m)
+			out "fio-1m           bs=1m fsync=1 MBps=${FIO1M_MBPS:-?} iops=${FIO1M_IOPS:-?}"
+		fi
+		((SFS_OK)) || continue
+		for c in ${PCONC[$s]}; do
+			bench "sfs_put_${s}_c$c" $S3 --op put --size $s --concurrency $c --objects 16 --duration $PUT_S
+		done
 	done
-done
-if ((SFS_OK)); then
-	# Same load without payload hashing: the gap to the signed run is the server's SHA-256.
-	bench sfs_put_64m_unsigned $S3 --op put --size 64m --concurrency 2 --objects 16 --duration $PUT_S --unsigned
-	sleep 2		# idle again: connections closed, workers parked
-	RSS_END=$(rss_kib "$SFS_PID")
-	kill -0 "$SFS_PID" 2>/dev/null || log "storagefsd died during the run; see $B/storagefsd.log"
+	if ((SFS_OK)); then
+		# Same load without payload hashing: the gap to the signed run is the server's SHA-256.
+		bench sfs_put_64m_unsigned $S3 --op put --size 64m --concurrency 2 --objects 16 --duration $PUT_S --unsigned
+		sleep 2		# idle again: connections closed, workers parked
+		RSS_END=$(rss_kib "$SFS_PID")
+		kill -0 "$SFS_PID" 2>/dev/null || log "storagefsd died during the run; see $B/storagefsd.log"
+	fi
+	sfs_stop
+	rm -rf "$B/data"
 fi
-sfs_stop
-rm -rf "$B/data"
 
 # --- 5. replication cost: R=1 vs R=3 over three data dirs on this one filesystem ---
 # Each configuration gets fresh dirs and its own daemon, scrubber off (it would read what the
@@ -271,7 +283,7 @@ rm -rf "$B/data"
 # bandwidth for three copies); the default W=2 (third copy in the background) is shown too.
 declare -A RCONF=([r1]="--replicas 1" [r3]="--replicas 3 --write-quorum 3" [r3w2]="--replicas 3")
 REP_PCONC="4 16"
-if [[ -x $SFS_BIN ]]; then
+if [[ -x $SFS_BIN ]] && want replication; then
 	for cf in r1 r3 r3w2; do
 		log "replication: $cf (${RCONF[$cf]})"
 		rm -rf "$B/repl"
@@ -406,42 +418,44 @@ best_put() {	# size key -> best value of key over the concurrency sweep
 }
 row() { out "$(printf '%-34s %12s %12s %7s %8s %s' "$@")"; }
 
-out ""
-out "== storagefsd vs baselines (loopback, $(nproc) CPU; MBps = MiB/s) =="
-row "measure" "storagefsd" "baseline" "ratio" "target" "verdict"
-for s in 4k 1m 64m; do
-	a="sfs_get_$s" n="ng_get_$s"
-	key=MBps; [[ $s == 4k ]] && key=ops_s
-	sv=$(field "${!a:-}" $key) nv=$(field "${!n:-}" $key)
-	r=$(ratio "$sv" "$nv")
-	case $s in
-	4k) row "GET 4 KiB ops/s (c16) vs nginx" "${sv:-n/a}" "${nv:-n/a}" "$r" ">=0.70" "$(verdict "$r" 0.70)" ;;
-	1m) row "GET 1 MiB MBps (c16) vs nginx" "${sv:-n/a}" "${nv:-n/a}" "$r" ">=0.90" "$(verdict "$r" 0.90)" ;;
-	64m) row "GET 64 MiB MBps (c4) vs nginx" "${sv:-n/a}" "${nv:-n/a}" "$r" "-" "info" ;;
-	esac
-done
-for s in 4k 1m 64m; do
-	a="sfs_get_$s" n="ng_get_$s"
-	row "  p99 ms GET $s (sfs / nginx)" "$(field "${!a:-}" p99_ms)" "$(field "${!n:-}" p99_ms)" "" "-" "info"
-done
-p4=$(best_put 4k ops_s); p1=$(best_put 1m MBps); p64=$(best_put 64m MBps)
-r=$(ratio "$p4" "${FIO4K_IOPS:-}")
-row "PUT 4 KiB ops/s (best c) vs fio 4k" "${p4:-n/a}" "${FIO4K_IOPS:-n/a}" "$r" "-" "info"
-r=$(ratio "$p1" "${FIO1M_MBPS:-}")
-row "PUT 1 MiB MBps (best c) vs fio 1m" "${p1:-n/a}" "${FIO1M_MBPS:-n/a}" "$r" ">=0.80" "$(verdict "$r" 0.80)"
-r=$(ratio "$p64" "${FIO1M_MBPS:-}")
-row "PUT 64 MiB MBps (best c) vs fio 1m" "${p64:-n/a}" "${FIO1M_MBPS:-n/a}" "$r" ">=0.80" "$(verdict "$r" 0.80)"
-un=$(field "${sfs_put_64m_unsigned:-}" MBps)
-row "  PUT 64 MiB MBps UNSIGNED (c2)" "${un:-n/a}" "${FIO1M_MBPS:-n/a}" "$(ratio "$un" "${FIO1M_MBPS:-}")" "-" "info"
-c1=$(field "${sfs_put_1m_c1:-}" MBps)
-row "  PUT 1 MiB MBps (c1) vs fio 1m" "${c1:-n/a}" "${FIO1M_MBPS:-n/a}" "$(ratio "$c1" "${FIO1M_MBPS:-}")" "-" "info"
-rs=$(awk -v k="${RSS_START:-}" 'BEGIN { if (k == "") print "n/a"; else printf "%.1f", k / 1024 }')
-re=$(awk -v k="${RSS_END:-}" 'BEGIN { if (k == "") print "n/a"; else printf "%.1f", k / 1024 }')
-row "idle RSS MiB at start" "$rs" "16" "" "<=16" "$(awk -v v="$rs" 'BEGIN { if (v == "n/a") print "n/a"; else print (v + 0 <= 16) ? "PASS" : "MISS" }')"
-row "idle RSS MiB after the run" "$re" "16" "" "<=16" "$(awk -v v="$re" 'BEGIN { if (v == "n/a") print "n/a"; else print (v + 0 <= 16) ? "PASS" : "MISS" }')"
-ngs=$(field "${ng_get_4k_c:-}" ops_s)
-row "client check: s3bench/wrk nginx 4k" "${ngs:-n/a}" "${WRK_RPS:-n/a}" "$(ratio "$ngs" "${WRK_RPS:-}")" ">=0.9" "info"
+if want base; then
+	out ""
+	out "== storagefsd vs baselines (loopback, $(nproc) CPU; MBps = MiB/s) =="
+	row "measure" "storagefsd" "baseline" "ratio" "target" "verdict"
+	for s in 4k 1m 64m; do
+		a="sfs_get_$s" n="ng_get_$s"
+		key=MBps; [[ $s == 4k ]] && key=ops_s
+		sv=$(field "${!a:-}" $key) nv=$(field "${!n:-}" $key)
+		r=$(ratio "$sv" "$nv")
+		case $s in
+		4k) row "GET 4 KiB ops/s (c16) vs nginx" "${sv:-n/a}" "${nv:-n/a}" "$r" ">=0.70" "$(verdict "$r" 0.70)" ;;
+		1m) row "GET 1 MiB MBps (c16) vs nginx" "${sv:-n/a}" "${nv:-n/a}" "$r" ">=0.90" "$(verdict "$r" 0.90)" ;;
+		64m) row "GET 64 MiB MBps (c4) vs nginx" "${sv:-n/a}" "${nv:-n/a}" "$r" "-" "info" ;;
+		esac
+	done
+	for s in 4k 1m 64m; do
+		a="sfs_get_$s" n="ng_get_$s"
+		row "  p99 ms GET $s (sfs / nginx)" "$(field "${!a:-}" p99_ms)" "$(field "${!n:-}" p99_ms)" "" "-" "info"
+	done
+	p4=$(best_put 4k ops_s); p1=$(best_put 1m MBps); p64=$(best_put 64m MBps)
+	r=$(ratio "$p4" "${FIO4K_IOPS:-}")
+	row "PUT 4 KiB ops/s (best c) vs fio 4k" "${p4:-n/a}" "${FIO4K_IOPS:-n/a}" "$r" "-" "info"
+	r=$(ratio "$p1" "${FIO1M_MBPS:-}")
+	row "PUT 1 MiB MBps (best c) vs fio 1m" "${p1:-n/a}" "${FIO1M_MBPS:-n/a}" "$r" ">=0.80" "$(verdict "$r" 0.80)"
+	r=$(ratio "$p64" "${FIO1M_MBPS:-}")
+	row "PUT 64 MiB MBps (best c) vs fio 1m" "${p64:-n/a}" "${FIO1M_MBPS:-n/a}" "$r" ">=0.80" "$(verdict "$r" 0.80)"
+	un=$(field "${sfs_put_64m_unsigned:-}" MBps)
+	row "  PUT 64 MiB MBps UNSIGNED (c2)" "${un:-n/a}" "${FIO1M_MBPS:-n/a}" "$(ratio "$un" "${FIO1M_MBPS:-}")" "-" "info"
+	c1=$(field "${sfs_put_1m_c1:-}" MBps)
+	row "  PUT 1 MiB MBps (c1) vs fio 1m" "${c1:-n/a}" "${FIO1M_MBPS:-n/a}" "$(ratio "$c1" "${FIO1M_MBPS:-}")" "-" "info"
+	rs=$(awk -v k="${RSS_START:-}" 'BEGIN { if (k == "") print "n/a"; else printf "%.1f", k / 1024 }')
+	re=$(awk -v k="${RSS_END:-}" 'BEGIN { if (k == "") print "n/a"; else printf "%.1f", k / 1024 }')
+	row "idle RSS MiB at start" "$rs" "16" "" "<=16" "$(awk -v v="$rs" 'BEGIN { if (v == "n/a") print "n/a"; else print (v + 0 <= 16) ? "PASS" : "MISS" }')"
+	row "idle RSS MiB after the run" "$re" "16" "" "<=16" "$(awk -v v="$re" 'BEGIN { if (v == "n/a") print "n/a"; else print (v + 0 <= 16) ? "PASS" : "MISS" }')"
+	ngs=$(field "${ng_get_4k_c:-}" ops_s)
+	row "client check: s3bench/wrk nginx 4k" "${ngs:-n/a}" "${WRK_RPS:-n/a}" "$(ratio "$ngs" "${WRK_RPS:-}")" ">=0.9" "info"
 
+fi
 out ""
 out "== replication: 3 data dirs on one filesystem; rebuild of ${REBUILD_GIB} GiB vs fio =="
 row "measure" "storagefsd" "baseline" "ratio" "target" "verdict"
