@@ -139,6 +139,7 @@ FUZZ_CFLAGS := $(CSTD) -Wall -Wextra -Wno-unused-parameter -Wno-missing-prototyp
                -fno-sanitize-recover=undefined
 # The library code is compiled once (build/fuzz/obj) and linked into every target.
 FUZZ_OBJS := $(call objs,fuzz,$(LIB_SRCS) $(SFS_SRCS) $(FW_SRCS))
+.SECONDARY: $(FUZZ_OBJS)
 $(BUILD)/fuzz/obj/%.o: %.c $(SFS_HDRS) | $(BUILD)/.deps-done
 	@mkdir -p $(dir $@)
 	$(CLANG) $(FUZZ_CFLAGS) -c $< -o $@
