@@ -22,6 +22,17 @@ void log_init(const char *prog, enum log_level level, int use_syslog)
 		openlog(prog, LOG_PID | LOG_NDELAY, LOG_DAEMON);
 }
 
+int log_level_parse(const char *name, enum log_level *out)
+{
+	for (int i = 0; i <= LOG_LVL_DEBUG; i++) {
+		if (strcmp(name, level_names[i]) == 0) {
+			*out = (enum log_level)i;
+			return 0;
+		}
+	}
+	return -EINVAL;
+}
+
 void log_set_level(enum log_level level)
 {
 	log_level = level;

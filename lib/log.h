@@ -12,6 +12,8 @@ enum log_level { LOG_LVL_ERROR, LOG_LVL_WARN, LOG_LVL_INFO, LOG_LVL_DEBUG };
 void log_init(const char *prog, enum log_level level, int use_syslog);
 void log_set_level(enum log_level level);
 int log_enabled(enum log_level level);
+/* "error", "warn", "info" or "debug" (the --log-level values) into *out: 0, or -EINVAL. */
+int log_level_parse(const char *name, enum log_level *out);
 
 /* fmt is "event key=value key=value"; "level=" and "prog=" are prepended. */
 void log_msg(enum log_level level, int with_errno, const char *fmt, ...)

@@ -25,7 +25,7 @@ _Static_assert(CTL_CERT_MAX == PKI_PEM_MAX, "a node certificate is one PKI PEM")
 enum api_err {
 	E_BAD_REQUEST, E_BAD_INVENTORY, E_BAD_CSR, E_BAD_TOKEN, E_TOKEN_EXPIRED, E_TOKEN_USED,
 	E_DUPLICATE, E_NODE_REMOVED, E_NO_CLIENT_CERT, E_BAD_ADMIN, E_NO_SUCH_NODE, E_NOT_FOUND,
-	E_METHOD, E_TOO_LARGE, E_LENGTH, E_FULL, E_INTERNAL,
+	E_METHOD, E_TOO_LARGE, E_LENGTH, E_FULL, E_BUSY, E_INTERNAL,
 };
 
 static const struct { int status; const char *code; } api_errs[] = {
@@ -45,6 +45,7 @@ static const struct { int status; const char *code; } api_errs[] = {
 	[E_TOO_LARGE] = { 413, "too_large" },
 	[E_LENGTH] = { 411, "length_required" },
 	[E_FULL] = { 507, "full" },
+	[E_BUSY] = { 503, "busy" },
 	[E_INTERNAL] = { 500, "internal" },
 };
 
@@ -67,7 +68,8 @@ static enum api_err ctl_err_of(int err)
 	}
 }
 
-enum api_auth { AUTH_NONE, AUTH_NODE, AUTH_ADMIN };
+/* AUTH_MEMBER: the admin bearer, or the certificate of a node that is not gone. */
+enum api_auth { AUTH_NONE, AUTH_NODE, AUTH_ADMIN, AUTH_MEMBER };
 
 /* One request being answered. */
 struct ctl_req {
@@ -289,9 +291,38 @@ out:
 	free(cert);
 }
 
+/* "host:port" with a port 1..65535 and a host of [A-Za-z0-9.-], or "[v6]:port". */
+static bool addr_ok(const char *a)
+{
+	const char *colon = strrchr(a, ':'), *host_end = colon;
+	size_t hlen;
+	char *end;
+	long port;
+
+	if (!colon || colon == a)
+		return false;
+	if (a[0] == '[') {
+		if (colon[-1] != ']' || colon - a < 3)
+			return false;
+		a++;
+		host_end = colon - 1;
+		hlen = (size_t)(host_end - a);
+		if (strspn(a, "0123456789abcdefABCDEF:.") < hlen)
+			return false;
+	} else {
+		hlen = (size_t)(host_end - a);
+		if (strspn(a, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789.-") < hlen)
+			return false;
+	}
+	if (colon[1] < '1' || colon[1] > '9')
+		return false;
+	port = strtol(colon + 1, &end, 10);
+	return !*end && port >= 1 && port <= 65535;
+}
+
 /* The heartbeat's optional members into b (strings allocated: the caller frees). */
-static int beat_parse(struct ctl_req *q, struct ctl_beat *b, char s3[256], char **health,
-		      char **disks)
+static int beat_parse(struct ctl_req *q, struct ctl_beat *b, char s3[CTL_ENDPOINT_MAX],
+		      char iaddr[CTL_ADDR_MAX], char **health, char **disks)
 {
 	const char *text = q->r->body;
 	int i, err;
@@ -303,8 +334,13 @@ static int beat_parse(struct ctl_req *q, struct ctl_beat *b, char s3[256], char 
 	if (!err)
 		err = opt_int(q, "free_bytes", 0, INT64_MAX, &b->free_bytes);
 	i = json_find(text, q->toks, 0, "s3_endpoint");
-	if (!err && i >= 0 && (err = json_get_str(text, q->toks, i, s3, 256)) == 0)
+	if (!err && i >= 0 && (err = json_get_str(text, q->toks, i, s3, CTL_ENDPOINT_MAX)) == 0)
 		b->s3_endpoint = s3;
+	i = json_find(text, q->toks, 0, "internal_addr");
+	if (!err && i >= 0 && (err = json_get_str(text, q->toks, i, iaddr, CTL_ADDR_MAX)) == 0)
+		err = addr_ok(iaddr) ? 0 : -EINVAL;
+	if (!err && i >= 0)
+		b->internal_addr = iaddr;
 	i = json_find(text, q->toks, 0, "health");
 	if (!err && i >= 0 && (err = ctl_json_dup(text, q->toks, i, CTL_BEAT_JSON_MAX, health)) == 0)
 		b->health = *health;
@@ -320,13 +356,13 @@ static void h_heartbeat(struct ctl_req *q)
 {
 	struct ctl_beat b = { 0 };
 	enum ctl_node_state s;
-	char s3[256], *health = NULL, *disks = NULL, buf[256];
+	char s3[CTL_ENDPOINT_MAX], iaddr[CTL_ADDR_MAX], *health = NULL, *disks = NULL, buf[256];
 	struct json_w w;
 	int err;
 
 	if (parse_body(q))
 		goto out;
-	if (beat_parse(q, &b, s3, &health, &disks)) {
+	if (beat_parse(q, &b, s3, iaddr, &health, &disks)) {
 		reply_err(q, E_BAD_REQUEST, "a heartbeat field has the wrong type or is too large");
 		goto out;
 	}
@@ -396,28 +432,43 @@ static void h_tokens(struct ctl_req *q)
 	reply(q, 200, &w);
 }
 
-static void h_nodes(struct ctl_req *q)
+/* Replies 200 with what fill() writes, in a buffer grown until it fits (at most
+ * CTL_REPLY_MAX); returns what fill() returned. */
+static uint64_t reply_list(struct ctl_req *q, uint64_t (*fill)(struct ctl_req *q, struct json_w *w))
 {
 	size_t cap = 64 * 1024;
 	struct json_w w;
+	uint64_t ret;
 	char *buf;
 
 	for (;;) {
 		buf = malloc(cap);
 		if (!buf) {
 			reply_err(q, E_INTERNAL, "out of memory");
-			return;
+			return 0;
 		}
 		json_w_init(&w, buf, cap - 1);
-		ctl_nodes_json(q->api->st, q->now_ms, &w);
+		ret = fill(q, &w);
 		if (!w.overflow || cap >= CTL_REPLY_MAX)
 			break;
 		free(buf);
 		cap *= 2;
 	}
-	log_info("ctl_nodes addr=%s", q->addr);
 	reply(q, 200, &w);
 	free(buf);
+	return ret;
+}
+
+static uint64_t write_nodes(struct ctl_req *q, struct json_w *w)
+{
+	ctl_nodes_json(q->api->st, w);
+	return 0;
+}
+
+static void h_nodes(struct ctl_req *q)
+{
+	log_info("ctl_nodes addr=%s", q->addr);
+	reply_list(q, write_nodes);
 }
 
 /* GET a node, or after drain/remove (action != NULL) the node as it is now. */
@@ -432,7 +483,7 @@ static void node_reply(struct ctl_req *q, const char *action, int err)
 	}
 	if (!err) {
 		json_w_init(&w, buf, CTL_REPLY_MAX - 1);
-		err = ctl_node_json(q->api->st, q->id, q->now_ms, &w);
+		err = ctl_node_json(q->api->st, q->id, &w);
 	}
 	if (err) {
 		reply_errno(q, err, err == -ENOENT ? "no such node" :
@@ -460,6 +511,88 @@ static void h_remove(struct ctl_req *q)
 	node_reply(q, "remove", ctl_node_remove(q->api->st, q->id, q->now_ms));
 }
 
+/* ------------------------------------------------------------------ the map */
+
+static uint64_t write_map(struct ctl_req *q, struct json_w *w)
+{
+	const struct ctl_api *a = q->api;
+	struct ctl_map_info mi = { a->cluster_id, a->replicas, a->write_quorum };
+
+	return ctl_map_json(a->st, &mi, w);
+}
+
+/* The query's since=N into *since (*poll: it was there). -EINVAL: not a decimal integer. */
+static int map_since(const char *query, uint64_t *since, bool *poll)
+{
+	const char *p = query;
+	char *end;
+
+	*poll = false;
+	while (*p && strncmp(p, "since=", 6) != 0) {
+		p = strchr(p, '&');
+		p = p ? p + 1 : "";
+	}
+	if (!*p)
+		return 0;
+	p += 6;
+	if (*p < '0' || *p > '9' || strspn(p, "0123456789") > 19)
+		return -EINVAL;
+	errno = 0;
+	*since = strtoull(p, &end, 10);
+	if (errno || (*end && *end != '&'))
+		return -EINVAL;
+	*poll = true;
+	return 0;
+}
+
+/* Holds a long poll while the map is not above version `since`. true: answer with the map;
+ * false: answered already (304 at the end of the poll or when the controller stops, 503
+ * when CTL_MAP_POLLERS_MAX polls are held already). */
+static bool map_hold(struct ctl_req *q, uint64_t since)
+{
+	struct ctl_api *a = q->api;
+	int held, err;
+
+	if (ctl_map_version(a->st) > since)
+		return true;
+	held = atomic_fetch_add(&a->pollers, 1) + 1;
+	if (held > CTL_MAP_POLLERS_MAX) {
+		atomic_fetch_sub(&a->pollers, 1);
+		reply_err(q, E_BUSY, "too many map polls held; poll again in a few seconds");
+		return false;
+	}
+	log_debug("ctl_map_hold addr=%s node=%s since=%llu pollers=%d", q->addr,
+		  q->id[0] ? q->id : "-", (unsigned long long)since, held);
+	err = ctl_map_wait(a->st, since, a->map_poll_ms);
+	atomic_fetch_sub(&a->pollers, 1);
+	if (err == 0)
+		return true;
+	log_info("ctl_map_unchanged addr=%s node=%s since=%llu why=%s", q->addr,
+		 q->id[0] ? q->id : "-", (unsigned long long)since,
+		 err == -ECANCELED ? "stopping" : "timeout");
+	http1_reply(q->c, 304, NULL, "", 0);
+	return false;
+}
+
+static void h_map(struct ctl_req *q)
+{
+	uint64_t since = 0, version;
+	char since_s[24] = "-";
+	bool poll;
+
+	if (map_since(q->r->query, &since, &poll)) {
+		reply_err(q, E_BAD_REQUEST, "since: a map version (a decimal integer) is expected");
+		return;
+	}
+	if (poll && !map_hold(q, since))
+		return;
+	version = reply_list(q, write_map);
+	if (poll)
+		snprintf(since_s, sizeof(since_s), "%llu", (unsigned long long)since);
+	log_info("ctl_map addr=%s node=%s version=%llu since=%s", q->addr, q->id[0] ? q->id : "-",
+		 (unsigned long long)version, since_s);
+}
+
 /* ------------------------------------------------------------------ routing */
 
 static const struct route {
@@ -477,6 +610,7 @@ static const struct route {
 	{ "GET", "/v1/nodes/*", AUTH_ADMIN, "ctl_node", h_node },
 	{ "POST", "/v1/nodes/*/drain", AUTH_ADMIN, "ctl_node_drain", h_drain },
 	{ "DELETE", "/v1/nodes/*", AUTH_ADMIN, "ctl_node_remove", h_remove },
+	{ "GET", "/v1/map", AUTH_MEMBER, "ctl_map", h_map },
 };
 #define NROUTES ((int)(sizeof(routes) / sizeof(routes[0])))
 
@@ -510,12 +644,33 @@ static bool same_token(const char *a, const char *b)
 	return diff == 0;
 }
 
-/* 0 when the request may go on; else answers 401 and returns -1. */
+/* A node certificate's node, known and not gone: 0, else answers and returns -1. */
+static int member(struct ctl_req *q)
+{
+	enum ctl_node_state s;
+	int err = ctl_node_state(q->api->st, q->id, &s);
+
+	if (!err && s == CTL_GONE)
+		err = -EIDRM;
+	if (err)
+		reply_errno(q, err, err == -EIDRM ? "this node was removed from the cluster" :
+			    "no such node");
+	return err ? -1 : 0;
+}
+
+/* 0 when the request may go on; else answers 401 (403, 404) and returns -1. */
 static int authenticate(struct ctl_req *q, enum api_auth auth)
 {
 	const char *cn = tls_peer_cn(q->c);
 
 	switch (auth) {
+	case AUTH_MEMBER:
+		if (q->r->bearer[0])
+			return authenticate(q, AUTH_ADMIN);
+		if (strncmp(cn, "node-", 5) != 0 || strlen(cn) >= CTL_ID_MAX)
+			return reject(q, E_NO_CLIENT_CERT, "a node certificate from this cluster's CA or the admin bearer token is required");
+		memcpy(q->id, cn, strlen(cn) + 1);
+		return member(q);
 	case AUTH_NONE:
 		return 0;
 	case AUTH_ADMIN:

@@ -1,7 +1,7 @@
-/* ctl_state.c — tokens and nodes in memory, and the journal that makes them durable.
- * Every change is first written as one journal record (append, fsync), then applied by
- * the same code that replays the journal at start, so memory is always what a restart
- * would rebuild. */
+/* ctl_state.c — tokens, nodes and the cluster map in memory, and the journal that makes
+ * them durable. Every change is first written as one journal record (append, fsync), then
+ * applied by the same code that replays the journal at start, so memory is always what a
+ * restart would rebuild; the map version is the count of map records applied, so it is too. */
 #include "ctl_state.h"
 
 #include <errno.h>
@@ -13,11 +13,13 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "../../lib/hash.h"
 #include "../../lib/log.h"
 #include "ctl_file.h"
+#include "../../lib/fileio.h"
 #include "ctl_json.h"
 
 struct ctl_token {
@@ -33,17 +35,25 @@ struct ctl_node {
 	char machine_id[256], hostname[256], addr[64];
 	char token_id[CTL_TOKEN_ID_HEX + 1];
 	char csr_hash[2 * SHA256_LEN + 1];
+	char seed[CTL_SEED_HEX + 1];		/* made at join, never changed */
 	uint64_t cert_serial;
 	int64_t joined_ms, last_seen_ms;
 	char *inventory, *cert;			/* journaled */
+	/* What the map shows of it besides its state, journaled by state records. */
+	int64_t weight;				/* GiB, >= 1 */
+	char internal_addr[CTL_ADDR_MAX], s3_endpoint[CTL_ENDPOINT_MAX];
 	/* From the last heartbeat, in memory only (the next heartbeat brings them back). */
-	char s3_endpoint[256];
 	char *health, *disks;
 	int64_t uptime_s, capacity_bytes, free_bytes;
+	bool heard;				/* a heartbeat since the state was opened */
 };
 
 struct ctl_state {
 	pthread_mutex_t mu;
+	pthread_cond_t changed;			/* the map version moved, or closing */
+	uint64_t version;			/* the map's: map records applied */
+	bool closing;
+	int64_t sweep_from_ms;			/* the first sweep: silence counts from there */
 	int jfd;
 	off_t jsize;				/* the journal's length after its last record */
 	struct ctl_node *nodes;
@@ -66,7 +76,7 @@ const char *ctl_state_name(enum ctl_node_state s)
 static int state_parse(const char *s, enum ctl_node_state *out)
 {
 	for (int i = 0; i < 5; i++) {
-		if (i != CTL_DOWN && strcmp(s, state_names[i]) == 0) {
+		if (strcmp(s, state_names[i]) == 0) {
 			*out = (enum ctl_node_state)i;
 			return 0;
 		}
@@ -102,16 +112,6 @@ static struct ctl_node *node_find_machine(struct ctl_state *st, const char *mach
 	return NULL;
 }
 
-static enum ctl_node_state node_state_at(const struct ctl_state *st, const struct ctl_node *n,
-					 int64_t now_ms)
-{
-	int64_t silent = now_ms - n->last_seen_ms;
-
-	if (n->state == CTL_UP && silent > (int64_t)CTL_DOWN_PERIODS * st->heartbeat_s * 1000)
-		return CTL_DOWN;
-	return n->state;
-}
-
 static bool is_hex(const char *s, size_t len)
 {
 	if (strlen(s) != len)
@@ -120,6 +120,59 @@ static bool is_hex(const char *s, size_t len)
 		if (hex_value(s[i]) < 0 || (s[i] >= 'A' && s[i] <= 'F'))
 			return false;
 	return true;
+}
+
+/* ------------------------------------------------------------------ map rules */
+
+#define GIB	(1LL << 30)
+
+/* A capacity in bytes as a map weight: GiB rounded to the nearest, at least 1. */
+static int64_t weight_of(int64_t bytes)
+{
+	int64_t g = bytes / GIB + (bytes % GIB >= GIB / 2);
+
+	return g < 1 ? 1 : g;
+}
+
+/* Whether a new weight is far enough from the map's to be worth a new map version: small
+ * changes (a filesystem's size after mkfs, a disk filling up) are not. */
+static bool weight_moved(int64_t old, int64_t now)
+{
+	int64_t d = now > old ? now - old : old - now;
+
+	return d * 100 > old * CTL_WEIGHT_MOVE_PCT;
+}
+
+/* The join's weight: the inventory's disk sizes summed (saturating), as a weight. */
+static int64_t inventory_weight(const char *text, const struct json_tok *t, int inv)
+{
+	int d = json_find(text, t, inv, "disks");
+	int64_t sum = 0, size;
+
+	for (int i = 0; d >= 0 && t[d].type == JSON_ARR && i < t[d].size; i++)
+		if (json_int(text, t, json_elem(t, d, i), "size_bytes", &size) == 0 && size > 0)
+			sum = size > INT64_MAX - sum ? INT64_MAX : sum + size;
+	return weight_of(sum);
+}
+
+/* Nodes journaled before seeds existed get one derived from their id: the first 8 bytes of
+ * SHA-256("cairn-node-seed:" id), stable across replays and distinct per node. */
+static void seed_of_id(const char *id, char seed[CTL_SEED_HEX + 1])
+{
+	unsigned char d[SHA256_LEN];
+	char text[64];
+	int n = snprintf(text, sizeof(text), "cairn-node-seed:%s", id);
+
+	sha256(text, (size_t)n, d);
+	hex_encode(d, CTL_SEED_HEX / 2, seed);
+}
+
+static bool seed_taken(const struct ctl_state *st, const char *seed)
+{
+	for (int i = 0; i < st->nnodes; i++)
+		if (strcmp(st->nodes[i].seed, seed) == 0)
+			return true;
+	return false;
 }
 
 /* ------------------------------------------------------------------ applying records */
@@ -166,6 +219,12 @@ static int node_fields(const char *text, const struct json_tok *t, struct ctl_no
 	    inv < 0 || t[inv].type != JSON_OBJ)
 		return -EBADMSG;
 	n->cert_serial = (uint64_t)serial;
+	n->weight = inventory_weight(text, t, inv);
+	if (json_find(text, t, 0, "seed") < 0)
+		seed_of_id(n->id, n->seed);
+	else if (json_str(text, t, 0, "seed", n->seed, sizeof(n->seed)) ||
+		 !is_hex(n->seed, CTL_SEED_HEX))
+		return -EBADMSG;
 	n->cert = malloc(CTL_CERT_MAX);
 	if (!n->cert)
 		return -ENOMEM;
@@ -210,6 +269,7 @@ static int apply_node(struct ctl_state *st, const char *text, const struct json_
 	}
 	n.last_seen_ms = n.joined_ms;
 	st->nodes[st->nnodes++] = n;
+	st->version++;
 	if (num >= st->next_num)
 		st->next_num = num + 1;
 	tok = token_find(st, n.token_id);
@@ -218,20 +278,44 @@ static int apply_node(struct ctl_state *st, const char *text, const struct json_
 	return 0;
 }
 
+/* An optional string member into out[max]: untouched when absent; -EBADMSG when not a
+ * string or too long. */
+static int opt_str(const char *text, const struct json_tok *t, const char *key, char *out,
+		   size_t max)
+{
+	int i = json_find(text, t, 0, key);
+
+	return i < 0 || json_get_str(text, t, i, out, max) == 0 ? 0 : -EBADMSG;
+}
+
+/* A node's state and, from heartbeats, what else the map shows of it (the members a record
+ * leaves out stay as they were: older records have only the state). */
 static int apply_state(struct ctl_state *st, const char *text, const struct json_tok *t)
 {
-	char id[CTL_ID_MAX], name[16];
+	char id[CTL_ID_MAX], name[16], iaddr[CTL_ADDR_MAX], s3[CTL_ENDPOINT_MAX];
 	enum ctl_node_state s;
 	struct ctl_node *n;
-	int64_t ms;
+	int64_t ms, weight;
+	int wi = json_find(text, t, 0, "weight");
 
 	if (json_str(text, t, 0, "node_id", id, sizeof(id)) ||
 	    json_str(text, t, 0, "state", name, sizeof(name)) || state_parse(name, &s) ||
 	    json_int(text, t, 0, "ms", &ms) || !(n = node_find(st, id)))
 		return -EBADMSG;
+	weight = n->weight;
+	memcpy(iaddr, n->internal_addr, sizeof(iaddr));
+	memcpy(s3, n->s3_endpoint, sizeof(s3));
+	if ((wi >= 0 && (json_get_int(text, t, wi, &weight) || weight < 1)) ||
+	    opt_str(text, t, "internal_addr", iaddr, sizeof(iaddr)) ||
+	    opt_str(text, t, "s3_endpoint", s3, sizeof(s3)))
+		return -EBADMSG;
 	n->state = s;
 	if (s == CTL_UP)
 		n->last_seen_ms = ms;
+	n->weight = weight;
+	memcpy(n->internal_addr, iaddr, sizeof(iaddr));
+	memcpy(n->s3_endpoint, s3, sizeof(s3));
+	st->version++;
 	return 0;
 }
 
@@ -254,21 +338,6 @@ static int apply_record(struct ctl_state *st, const char *text, size_t len)
 
 /* ------------------------------------------------------------------ the journal */
 
-static int write_all(int fd, const char *p, size_t len)
-{
-	while (len) {
-		ssize_t n = write(fd, p, len);
-
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0)
-			return -errno;
-		p += n;
-		len -= (size_t)n;
-	}
-	return 0;
-}
-
 /* Appends the record the writer w holds (in st->line), makes it durable, applies it. */
 static int commit(struct ctl_state *st, struct json_w *w)
 {
@@ -277,7 +346,7 @@ static int commit(struct ctl_state *st, struct json_w *w)
 	if (len < 0 || len + 1 >= CTL_JOURNAL_LINE_MAX)
 		return -E2BIG;
 	st->line[len] = '\n';
-	err = write_all(st->jfd, st->line, (size_t)len + 1);
+	err = file_write_all(st->jfd, st->line, (size_t)len + 1);
 	if (!err && fdatasync(st->jfd) < 0)
 		err = -errno;
 	if (err) {
@@ -290,6 +359,7 @@ static int commit(struct ctl_state *st, struct json_w *w)
 	err = apply_record(st, st->line, (size_t)len);
 	if (err)
 		log_errorx("ctl_journal_apply_failed err=%d", err);
+	pthread_cond_broadcast(&st->changed);
 	return err;
 }
 
@@ -355,8 +425,8 @@ static int replay(struct ctl_state *st)
 		}
 	}
 	st->jsize = (off_t)off;
-	log_info("ctl_journal_replayed records=%d nodes=%d tokens=%d", lineno, st->nnodes,
-		 st->ntokens);
+	log_info("ctl_journal_replayed records=%d nodes=%d tokens=%d map_version=%llu", lineno,
+		 st->nnodes, st->ntokens, (unsigned long long)st->version);
 out:
 	free(buf);
 	return err;
@@ -366,6 +436,7 @@ int ctl_state_open(const char *dir, int heartbeat_s, struct ctl_state **out)
 {
 	char path[PATH_MAX];
 	struct ctl_state *st;
+	pthread_condattr_t ca;
 	int err;
 
 	*out = NULL;
@@ -375,6 +446,11 @@ int ctl_state_open(const char *dir, int heartbeat_s, struct ctl_state **out)
 	if (!st)
 		return -ENOMEM;
 	pthread_mutex_init(&st->mu, NULL);
+	/* Waits are timed on the monotonic clock: a wall-clock step must not end or stretch them. */
+	pthread_condattr_init(&ca);
+	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+	pthread_cond_init(&st->changed, &ca);
+	pthread_condattr_destroy(&ca);
 	st->heartbeat_s = heartbeat_s > 0 ? heartbeat_s : 10;
 	st->next_num = 1;
 	st->line = malloc(CTL_JOURNAL_LINE_MAX);
@@ -406,6 +482,7 @@ void ctl_state_free(struct ctl_state *st)
 	free(st->tokens);
 	free(st->line);
 	free(st->toks);
+	pthread_cond_destroy(&st->changed);
 	pthread_mutex_destroy(&st->mu);
 	free(st);
 }
@@ -503,12 +580,24 @@ static int token_check(struct ctl_state *st, const char *token, int64_t now_ms,
 
 /* ------------------------------------------------------------------ nodes */
 
+/* A placement seed no other node has: 64 random bits as hex. */
+static int new_seed(const struct ctl_state *st, char seed[CTL_SEED_HEX + 1])
+{
+	int err;
+
+	do
+		err = ctl_random_hex(seed, CTL_SEED_HEX / 2);
+	while (!err && seed_taken(st, seed));
+	return err;
+}
+
 static void node_record(struct ctl_state *st, struct json_w *w, const struct ctl_join *j,
 			const char *id, uint64_t serial, const char *tok_id, const char *cert,
-			int64_t now_ms)
+			const char *seed, int64_t now_ms)
 {
 	record_start(st, w, "node");
 	json_w_kstr(w, "node_id", id);
+	json_w_kstr(w, "seed", seed);
 	json_w_kstr(w, "machine_id", j->machine_id);
 	json_w_kstr(w, "hostname", j->hostname ? j->hostname : "");
 	json_w_kstr(w, "addr", j->addr ? j->addr : "");
@@ -526,7 +615,7 @@ int ctl_join(struct ctl_state *st, const struct ctl_join *j, int64_t now_ms,
 	struct ctl_token *tok;
 	struct ctl_node *n;
 	struct json_w w;
-	char id[CTL_ID_MAX];
+	char id[CTL_ID_MAX], seed[CTL_SEED_HEX + 1];
 	uint64_t num;
 	int err;
 
@@ -548,10 +637,12 @@ int ctl_join(struct ctl_state *st, const struct ctl_join *j, int64_t now_ms,
 		goto out_unlock;
 	num = st->next_num;
 	snprintf(id, sizeof(id), "node-%04u", (unsigned)num);
-	err = j->sign(j->sign_ud, id, num, cert_pem);
+	err = new_seed(st, seed);
+	if (!err)
+		err = j->sign(j->sign_ud, id, num, cert_pem);
 	if (err)
 		goto out_unlock;
-	node_record(st, &w, j, id, num, tok->id, cert_pem, now_ms);
+	node_record(st, &w, j, id, num, tok->id, cert_pem, seed, now_ms);
 	err = ctl_json_embed(&w, j->inventory);
 	json_w_obj_end(&w);
 	if (!err)
@@ -563,15 +654,29 @@ out_unlock:
 	return err;
 }
 
-static int state_record(struct ctl_state *st, const char *id, enum ctl_node_state s,
+/* What a state record sets: the state, and from a heartbeat the rest of the node's map
+ * entry (weight 0 / NULL: left out, unchanged). */
+struct map_view {
+	enum ctl_node_state state;
+	int64_t weight;
+	const char *internal_addr, *s3_endpoint;
+};
+
+static int state_record(struct ctl_state *st, const char *id, const struct map_view *v,
 			int64_t now_ms)
 {
 	struct json_w w;
 
 	record_start(st, &w, "state");
 	json_w_kstr(&w, "node_id", id);
-	json_w_kstr(&w, "state", ctl_state_name(s));
+	json_w_kstr(&w, "state", ctl_state_name(v->state));
 	json_w_kint(&w, "ms", now_ms);
+	if (v->weight > 0)
+		json_w_kint(&w, "weight", v->weight);
+	if (v->internal_addr)
+		json_w_kstr(&w, "internal_addr", v->internal_addr);
+	if (v->s3_endpoint)
+		json_w_kstr(&w, "s3_endpoint", v->s3_endpoint);
 	json_w_obj_end(&w);
 	return commit(st, &w);
 }
@@ -590,25 +695,52 @@ static int replace_str(char **dst, const char *src)
 	return 0;
 }
 
+/* What the map shows of n after heartbeat b, into v; true when that differs from now. */
+static bool beat_view(const struct ctl_node *n, const struct ctl_beat *b, struct map_view *v)
+{
+	bool moved = false;
+
+	v->state = n->state == CTL_JOINING || n->state == CTL_DOWN ? CTL_UP : n->state;
+	v->weight = n->weight;
+	v->internal_addr = n->internal_addr;
+	v->s3_endpoint = n->s3_endpoint;
+	if (b->capacity_bytes >= 0 && weight_moved(n->weight, weight_of(b->capacity_bytes))) {
+		v->weight = weight_of(b->capacity_bytes);
+		moved = true;
+	}
+	if (b->internal_addr && strcmp(b->internal_addr, n->internal_addr) != 0) {
+		v->internal_addr = b->internal_addr;
+		moved = true;
+	}
+	if (b->s3_endpoint && strcmp(b->s3_endpoint, n->s3_endpoint) != 0) {
+		v->s3_endpoint = b->s3_endpoint;
+		moved = true;
+	}
+	return moved || v->state != n->state;
+}
+
 int ctl_heartbeat(struct ctl_state *st, const char *node_id, const struct ctl_beat *b,
 		  int64_t now_ms, enum ctl_node_state *state)
 {
+	struct map_view v;
 	struct ctl_node *n;
 	int err = 0;
 
+	if ((b->internal_addr && strlen(b->internal_addr) >= CTL_ADDR_MAX) ||
+	    (b->s3_endpoint && strlen(b->s3_endpoint) >= CTL_ENDPOINT_MAX))
+		return -EINVAL;
 	pthread_mutex_lock(&st->mu);
 	n = node_find(st, node_id);
 	if (!n || n->state == CTL_GONE) {
 		err = n ? -EIDRM : -ENOENT;
 		goto out_unlock;
 	}
-	if (n->state == CTL_JOINING)
-		err = state_record(st, n->id, CTL_UP, now_ms);
+	if (beat_view(n, b, &v))
+		err = state_record(st, n->id, &v, now_ms);
 	if (err)
 		goto out_unlock;
 	n->last_seen_ms = now_ms;
-	if (b->s3_endpoint)
-		snprintf(n->s3_endpoint, sizeof(n->s3_endpoint), "%s", b->s3_endpoint);
+	n->heard = true;
 	err = replace_str(&n->health, b->health);
 	if (!err)
 		err = replace_str(&n->disks, b->disks);
@@ -624,6 +756,7 @@ out_unlock:
 static int node_set_state(struct ctl_state *st, const char *node_id, enum ctl_node_state s,
 			  int64_t now_ms)
 {
+	struct map_view v = { .state = s };
 	struct ctl_node *n;
 	int err = 0;
 
@@ -634,7 +767,7 @@ static int node_set_state(struct ctl_state *st, const char *node_id, enum ctl_no
 	else if (n->state == CTL_GONE && s != CTL_GONE)
 		err = -EIDRM;
 	else if (n->state != s)
-		err = state_record(st, n->id, s, now_ms);
+		err = state_record(st, n->id, &v, now_ms);
 	pthread_mutex_unlock(&st->mu);
 	return err;
 }
@@ -673,12 +806,14 @@ static void opt_int(struct json_w *w, const char *key, int64_t v)
 		json_w_null(w);
 }
 
-static void node_write(const struct ctl_state *st, const struct ctl_node *n, int64_t now_ms,
-		       struct json_w *w)
+static void node_write(const struct ctl_node *n, struct json_w *w)
 {
 	json_w_obj(w);
 	json_w_kstr(w, "node_id", n->id);
-	json_w_kstr(w, "state", ctl_state_name(node_state_at(st, n, now_ms)));
+	json_w_kstr(w, "state", ctl_state_name(n->state));
+	json_w_kstr(w, "seed", n->seed);
+	json_w_kint(w, "weight", n->weight);
+	json_w_kstr(w, "internal_addr", n->internal_addr);
 	json_w_kstr(w, "machine_id", n->machine_id);
 	json_w_kstr(w, "hostname", n->hostname);
 	json_w_kstr(w, "addr", n->addr);
@@ -695,26 +830,26 @@ static void node_write(const struct ctl_state *st, const struct ctl_node *n, int
 	json_w_obj_end(w);
 }
 
-int ctl_node_json(struct ctl_state *st, const char *node_id, int64_t now_ms, struct json_w *w)
+int ctl_node_json(struct ctl_state *st, const char *node_id, struct json_w *w)
 {
 	struct ctl_node *n;
 
 	pthread_mutex_lock(&st->mu);
 	n = node_find(st, node_id);
 	if (n)
-		node_write(st, n, now_ms, w);
+		node_write(n, w);
 	pthread_mutex_unlock(&st->mu);
 	return n ? 0 : -ENOENT;
 }
 
-void ctl_nodes_json(struct ctl_state *st, int64_t now_ms, struct json_w *w)
+void ctl_nodes_json(struct ctl_state *st, struct json_w *w)
 {
 	pthread_mutex_lock(&st->mu);
 	json_w_obj(w);
 	json_w_key(w, "nodes");
 	json_w_arr(w);
 	for (int i = 0; i < st->nnodes && !w->overflow; i++)
-		node_write(st, &st->nodes[i], now_ms, w);
+		node_write(&st->nodes[i], w);
 	json_w_arr_end(w);
 	json_w_obj_end(w);
 	pthread_mutex_unlock(&st->mu);
@@ -730,15 +865,14 @@ int ctl_node_count(struct ctl_state *st)
 	return n;
 }
 
-int ctl_node_state(struct ctl_state *st, const char *node_id, int64_t now_ms,
-		   enum ctl_node_state *state)
+int ctl_node_state(struct ctl_state *st, const char *node_id, enum ctl_node_state *state)
 {
 	struct ctl_node *n;
 
 	pthread_mutex_lock(&st->mu);
 	n = node_find(st, node_id);
 	if (n)
-		*state = node_state_at(st, n, now_ms);
+		*state = n->state;
 	pthread_mutex_unlock(&st->mu);
 	return n ? 0 : -ENOENT;
 }
@@ -753,4 +887,122 @@ int ctl_token_uses(struct ctl_state *st, const char *token_id)
 	uses = t ? t->uses : -ENOENT;
 	pthread_mutex_unlock(&st->mu);
 	return uses;
+}
+
+/* ------------------------------------------------------------------ the map */
+
+static void map_node_write(const struct ctl_node *n, struct json_w *w)
+{
+	json_w_obj(w);
+	json_w_kstr(w, "node_id", n->id);
+	json_w_kstr(w, "state", ctl_state_name(n->state));
+	json_w_kstr(w, "seed", n->seed);
+	json_w_kint(w, "weight", n->weight);
+	json_w_kstr(w, "internal_addr", n->internal_addr);
+	json_w_kstr(w, "s3_endpoint", n->s3_endpoint);
+	json_w_obj_end(w);
+}
+
+uint64_t ctl_map_json(struct ctl_state *st, const struct ctl_map_info *mi, struct json_w *w)
+{
+	uint64_t version;
+
+	pthread_mutex_lock(&st->mu);
+	version = st->version;
+	json_w_obj(w);
+	json_w_kint(w, "version", (int64_t)version);
+	json_w_kstr(w, "cluster_id", mi->cluster_id);
+	json_w_kint(w, "replicas", mi->replicas);
+	json_w_kint(w, "write_quorum", mi->write_quorum);
+	json_w_key(w, "nodes");
+	json_w_arr(w);
+	for (int i = 0; i < st->nnodes && !w->overflow; i++)
+		if (st->nodes[i].state != CTL_GONE)
+			map_node_write(&st->nodes[i], w);
+	json_w_arr_end(w);
+	json_w_obj_end(w);
+	pthread_mutex_unlock(&st->mu);
+	return version;
+}
+
+uint64_t ctl_map_version(struct ctl_state *st)
+{
+	uint64_t v;
+
+	pthread_mutex_lock(&st->mu);
+	v = st->version;
+	pthread_mutex_unlock(&st->mu);
+	return v;
+}
+
+int ctl_map_wait(struct ctl_state *st, uint64_t since, int64_t timeout_ms)
+{
+	struct timespec dl;
+	int rc = 0;
+
+	clock_gettime(CLOCK_MONOTONIC, &dl);
+	dl.tv_sec += (time_t)(timeout_ms / 1000);
+	dl.tv_nsec += (long)(timeout_ms % 1000) * 1000000L;
+	if (dl.tv_nsec >= 1000000000L) {
+		dl.tv_sec++;
+		dl.tv_nsec -= 1000000000L;
+	}
+	pthread_mutex_lock(&st->mu);
+	while (st->version <= since && !st->closing && rc == 0)
+		rc = pthread_cond_timedwait(&st->changed, &st->mu, &dl);
+	rc = st->version > since ? 0 : st->closing ? -ECANCELED : -ETIMEDOUT;
+	pthread_mutex_unlock(&st->mu);
+	return rc;
+}
+
+void ctl_map_close(struct ctl_state *st)
+{
+	pthread_mutex_lock(&st->mu);
+	st->closing = true;
+	pthread_cond_broadcast(&st->changed);
+	pthread_mutex_unlock(&st->mu);
+}
+
+int ctl_map_sweep(struct ctl_state *st, int64_t now_ms)
+{
+	int64_t limit = (int64_t)CTL_DOWN_PERIODS * st->heartbeat_s * 1000;
+	struct map_view v = { .state = CTL_DOWN };
+	int down = 0, err = 0;
+
+	pthread_mutex_lock(&st->mu);
+	if (!st->sweep_from_ms)
+		st->sweep_from_ms = now_ms;
+	for (int i = 0; i < st->nnodes && !err; i++) {
+		struct ctl_node *n = &st->nodes[i];
+		int64_t since = n->last_seen_ms;
+
+		if (!n->heard && since < st->sweep_from_ms)
+			since = st->sweep_from_ms;
+		if (n->state != CTL_UP || now_ms - since <= limit)
+			continue;
+		err = state_record(st, n->id, &v, now_ms);
+		if (err)
+			break;
+		down++;
+		log_warnx("ctl_node_down node=%s silent_ms=%lld map_version=%llu", n->id,
+			  (long long)(now_ms - since), (unsigned long long)st->version);
+	}
+	pthread_mutex_unlock(&st->mu);
+	return err ? err : down;
+}
+
+int ctl_map_node(struct ctl_state *st, const char *node_id, struct ctl_map_node *out)
+{
+	struct ctl_node *n;
+
+	pthread_mutex_lock(&st->mu);
+	n = node_find(st, node_id);
+	if (n) {
+		out->state = n->state;
+		memcpy(out->seed, n->seed, sizeof(out->seed));
+		out->weight = n->weight;
+		memcpy(out->internal_addr, n->internal_addr, sizeof(out->internal_addr));
+	}
+	pthread_mutex_unlock(&st->mu);
+	return n ? 0 : -ENOENT;
 }

@@ -1,6 +1,7 @@
-/* ctl_state.h — the controller's model of the cluster: join tokens and nodes, in memory,
- * made durable by an append-only journal (one JSON record per line, fsync'ed before the
- * caller replies). Owns the token and node rules; knows nothing of HTTP, TLS or keys. */
+/* ctl_state.h — the controller's model of the cluster: join tokens, nodes and the versioned
+ * cluster map (docs/CLUSTER.md) they make, in memory, made durable by an append-only journal
+ * (one JSON record per line, fsync'ed before the caller replies). Owns the token, node and
+ * map rules; knows nothing of HTTP, TLS or keys. */
 #ifndef CAIRN_CTL_STATE_H
 #define CAIRN_CTL_STATE_H
 
@@ -23,9 +24,13 @@
 #define CTL_JOURNAL_LINE_MAX	(256 * 1024)
 #define CTL_JOURNAL_TOKS_MAX	16384
 #define CTL_BEAT_JSON_MAX	(32 * 1024)	/* a heartbeat's disks or health, normalized */
+#define CTL_ADDR_MAX		64		/* an internal_addr "host:port", with NUL */
+#define CTL_ENDPOINT_MAX	256		/* an s3_endpoint, with NUL */
+#define CTL_SEED_HEX		16		/* a node's placement seed: 64 bits */
+#define CTL_WEIGHT_MOVE_PCT	10		/* a weight change the map follows: more than this */
 
-/* Stored states; `down` is never stored: an `up` node without a heartbeat for
- * CTL_DOWN_PERIODS periods reads as down. */
+/* A node's state as the map shows it. `down` is stored too: ctl_map_sweep() writes it when
+ * an `up` node has sent no heartbeat for CTL_DOWN_PERIODS periods. */
 enum ctl_node_state { CTL_JOINING, CTL_UP, CTL_DOWN, CTL_DRAINING, CTL_GONE };
 
 struct ctl_state;
@@ -65,14 +70,18 @@ int ctl_join(struct ctl_state *st, const struct ctl_join *j, int64_t now_ms,
 
 /* What a heartbeat reports; NULL/-1 for what it leaves out. */
 struct ctl_beat {
-	const char *s3_endpoint;
+	const char *s3_endpoint;	/* < CTL_ENDPOINT_MAX bytes */
+	const char *internal_addr;	/* "host:port", < CTL_ADDR_MAX bytes */
 	const char *health;		/* normalized JSON value */
 	const char *disks;		/* normalized JSON array */
 	int64_t uptime_s, capacity_bytes, free_bytes;
 };
 
 /* Records a heartbeat of node_id; its state after it into *state (joining/down become up).
- * -ENOENT (unknown node), -EIDRM (the node is gone), -errno (journal). */
+ * When what the map shows of the node changes (its state, internal_addr, s3_endpoint, or
+ * its weight by more than CTL_WEIGHT_MOVE_PCT percent) one journal record makes it durable
+ * and the map version moves. -ENOENT (unknown node), -EIDRM (the node is gone), -errno
+ * (journal). */
 int ctl_heartbeat(struct ctl_state *st, const char *node_id, const struct ctl_beat *b,
 		  int64_t now_ms, enum ctl_node_state *state);
 /* Admin actions: drain (-EIDRM when gone) and remove (idempotent). -ENOENT, -errno. */
@@ -80,14 +89,46 @@ int ctl_node_drain(struct ctl_state *st, const char *node_id, int64_t now_ms);
 int ctl_node_remove(struct ctl_state *st, const char *node_id, int64_t now_ms);
 
 /* Writes node node_id as JSON (docs/PROVISIONING.md "node") to w; -ENOENT. */
-int ctl_node_json(struct ctl_state *st, const char *node_id, int64_t now_ms, struct json_w *w);
+int ctl_node_json(struct ctl_state *st, const char *node_id, struct json_w *w);
 /* Writes {"nodes": [node, ...]} to w. */
-void ctl_nodes_json(struct ctl_state *st, int64_t now_ms, struct json_w *w);
+void ctl_nodes_json(struct ctl_state *st, struct json_w *w);
+
+/* ------------------------------------------------------------------ the map */
+
+/* What the map says besides its nodes (the controller's identity has them). */
+struct ctl_map_info {
+	const char *cluster_id;
+	int replicas, write_quorum;
+};
+
+/* Writes the map (docs/CLUSTER.md, GET /v1/map) to w; returns the version written. */
+uint64_t ctl_map_json(struct ctl_state *st, const struct ctl_map_info *mi, struct json_w *w);
+uint64_t ctl_map_version(struct ctl_state *st);
+/* Waits until the map version is above `since`, at most timeout_ms. 0 (it is), -ETIMEDOUT,
+ * or -ECANCELED (ctl_map_close: the controller is stopping). A `since` above the version
+ * (a node that saw a newer map: this state was restored from an older copy) waits too:
+ * nodes never take an older map, so answering would only make them ask again at once. */
+int ctl_map_wait(struct ctl_state *st, uint64_t since, int64_t timeout_ms);
+/* Ends every ctl_map_wait now and from now on (-ECANCELED). */
+void ctl_map_close(struct ctl_state *st);
+/* Writes `down` for every `up` node silent for more than CTL_DOWN_PERIODS heartbeat periods
+ * at now_ms (a node not heard from since the state was opened is timed from the first
+ * sweep: a restart gives every node its full periods). Returns how many went down, or
+ * -errno (journal; the rest wait for the next sweep). The controller calls it each second. */
+int ctl_map_sweep(struct ctl_state *st, int64_t now_ms);
+
+/* What the map shows of one node (inspection: tests, logs). */
+struct ctl_map_node {
+	enum ctl_node_state state;
+	char seed[CTL_SEED_HEX + 1];
+	int64_t weight;
+	char internal_addr[CTL_ADDR_MAX];
+};
+int ctl_map_node(struct ctl_state *st, const char *node_id, struct ctl_map_node *out);
 
 /* Inspection (tests, logs). */
 int ctl_node_count(struct ctl_state *st);
-int ctl_node_state(struct ctl_state *st, const char *node_id, int64_t now_ms,
-		   enum ctl_node_state *state);
+int ctl_node_state(struct ctl_state *st, const char *node_id, enum ctl_node_state *state);
 int ctl_token_uses(struct ctl_state *st, const char *token_id);	/* -ENOENT */
 const char *ctl_state_name(enum ctl_node_state s);
 

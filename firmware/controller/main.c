@@ -1,7 +1,8 @@
 /* main.c — cairn-controller: reads its flags, loads (or makes) its identity and journal in
  * --state DIR, and serves the join API over TLS (and, if asked, the PXE bundle over plain
- * HTTP) with one short-lived thread per connection, until SIGTERM. Wiring only: the work
- * is in ctl_state.c (model, journal), ctl_api.c (API), ctl_boot.c, ctl_ident.c. */
+ * HTTP) with one short-lived thread per connection, and a sweeper thread that notices
+ * silent nodes, until SIGTERM. Wiring only: the work is in ctl_state.c (model, map,
+ * journal), ctl_api.c (API), ctl_boot.c, ctl_ident.c. */
 #include <errno.h>
 #include <netdb.h>
 #include <poll.h>
@@ -27,7 +28,8 @@
 #define CTL_IO_TIMEOUT_MS	10000
 #define CTL_DRAIN_MS		15000
 #define CTL_THREAD_STACK	(512 * 1024)
-#define CTL_ADDR_MAX		128
+#define CTL_LISTEN_MAX		128
+#define CTL_SWEEP_MS		250		/* how often silent nodes are looked for */
 
 /* The daemon's configuration: the one process-wide state, as the house style allows. */
 struct ctl_config {
@@ -39,6 +41,8 @@ struct ctl_config {
 	const char *xen_args;
 	const char *dom0_args;
 	const char *log_level;
+	long heartbeat_s;
+	long map_poll_s;
 	int print_pin;
 	int help;
 };
@@ -48,6 +52,7 @@ static struct ctl_config cfg = {
 	.xen_args = "console=com1,vga com1=115200,8n1 dom0_mem=1024M,max:1024M dom0_max_vcpus=4 loglvl=warning guest_loglvl=warning",
 	.dom0_args = "console=hvc0 loglevel=4 panic=10",
 	.log_level = "info",
+	.map_poll_s = CTL_MAP_POLL_S,
 };
 
 static const struct config_opt ctl_opts[] = {
@@ -58,6 +63,8 @@ static const struct config_opt ctl_opts[] = {
 	{ "boot-dir", CONFIG_STR, &cfg.boot_dir, 0, 0, "DIR", "the PXE bundle: xen, vmlinuz, initrd.img (optionally boot.ipxe.in); default STATE/boot" },
 	{ "xen-args", CONFIG_STR, &cfg.xen_args, 0, 0, "ARGS", "Xen's command line in boot.ipxe (default: the pc-x86_64 board's)" },
 	{ "dom0-args", CONFIG_STR, &cfg.dom0_args, 0, 0, "ARGS", "dom0's command line in boot.ipxe, before the cairn.* keys (default: console=hvc0 loglevel=4 panic=10)" },
+	{ "heartbeat-s", CONFIG_INT, &cfg.heartbeat_s, 1, 3600, "SECONDS", "the nodes' heartbeat period for this run, instead of cluster.json's heartbeat_s (tests); a node is down after 3 silent periods" },
+	{ "map-poll-s", CONFIG_INT, &cfg.map_poll_s, 1, 300, "SECONDS", "how long GET /v1/map?since=N holds an unchanged map before 304 (default 30)" },
 	{ "print-pin", CONFIG_FLAG, &cfg.print_pin, 0, 0, NULL, "print the CA pin (sha256:HEX) for cairn.ca-hash= and exit" },
 	{ "log-level", CONFIG_STR, &cfg.log_level, 0, 0, "LEVEL", "error, warn, info (default) or debug" },
 	{ "help", CONFIG_FLAG, &cfg.help, 0, 0, NULL, "show this help" },
@@ -70,8 +77,9 @@ static void usage(FILE *out)
 		"usage: cairn-controller --state DIR [options]\n"
 		"\n"
 		"The Cairn cluster controller: enrols nodes (join token, hardware inventory, a node\n"
-		"certificate signed by the cluster CA), takes their heartbeats, and lets operators\n"
-		"list, drain and remove them (cairn-nodectl). The wire protocol is docs/PROVISIONING.md.\n"
+		"certificate signed by the cluster CA), takes their heartbeats, serves the versioned\n"
+		"cluster map (GET /v1/map, long poll: docs/CLUSTER.md), and lets operators list, drain\n"
+		"and remove nodes (cairn-nodectl). The wire protocol is docs/PROVISIONING.md.\n"
 		"Its state is journaled in DIR and survives restarts and crashes.\n"
 		"\n"
 		"options:\n");
@@ -85,19 +93,6 @@ static void usage(FILE *out)
 		"  cairn-controller --state /var/lib/cairn-controller --listen 10.0.0.2:7443 \\\n"
 		"                   --boot-listen 10.0.0.2:8080 --boot-dir /srv/cairn/pxe\n",
 		CTL_DRAIN_MS / 1000);
-}
-
-static int parse_level(const char *s, enum log_level *out)
-{
-	static const char *const names[] = { "error", "warn", "info", "debug" };
-
-	for (int i = 0; i < 4; i++) {
-		if (strcmp(s, names[i]) == 0) {
-			*out = (enum log_level)i;
-			return 0;
-		}
-	}
-	return -1;
 }
 
 /* Returns 0 to go on, 1 to exit successfully, -1 on a usage error. */
@@ -138,6 +133,8 @@ struct server {
 	struct ctl_boot boot;
 	struct tls_server *tls, *plain;
 	atomic_int active;
+	pthread_t sweeper;
+	bool sweeping;			/* the sweeper runs (join it) */
 };
 
 struct conn_job {
@@ -198,12 +195,12 @@ static void conn_start(struct server *srv, int fd, int boot)
 }
 
 /* "host:port", "[v6]:port" or ":port" into host (NULL: any) and port. */
-static int split_addr(const char *addr, char host[CTL_ADDR_MAX], const char **port)
+static int split_addr(const char *addr, char host[CTL_LISTEN_MAX], const char **port)
 {
 	const char *colon = strrchr(addr, ':');
 	size_t n;
 
-	if (!colon || !colon[1] || strlen(addr) >= CTL_ADDR_MAX)
+	if (!colon || !colon[1] || strlen(addr) >= CTL_LISTEN_MAX)
 		return -EINVAL;
 	n = (size_t)(colon - addr);
 	if (n >= 2 && addr[0] == '[' && addr[n - 1] == ']') {
@@ -217,14 +214,14 @@ static int split_addr(const char *addr, char host[CTL_ADDR_MAX], const char **po
 }
 
 /* A listening socket on addr; its actual address ("ip:port") into bound. */
-static int listen_on(const char *addr, char bound[CTL_ADDR_MAX])
+static int listen_on(const char *addr, char bound[CTL_LISTEN_MAX])
 {
 	struct addrinfo hints = { .ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM,
 				  .ai_flags = AI_PASSIVE | AI_NUMERICHOST };
 	struct addrinfo *ai = NULL;
 	struct sockaddr_storage ss;
 	socklen_t sl = sizeof(ss);
-	char host[CTL_ADDR_MAX], h[64], p[16];
+	char host[CTL_LISTEN_MAX], h[64], p[16];
 	const char *port;
 	int fd = -1, one = 1, err;
 
@@ -243,7 +240,7 @@ static int listen_on(const char *addr, char bound[CTL_ADDR_MAX])
 		err = -EINVAL;
 		goto out_close;
 	}
-	snprintf(bound, CTL_ADDR_MAX, strchr(h, ':') ? "[%s]:%s" : "%s:%s", h, p);
+	snprintf(bound, CTL_LISTEN_MAX, strchr(h, ':') ? "[%s]:%s" : "%s:%s", h, p);
 	freeaddrinfo(ai);
 	return fd;
 out_close:
@@ -275,6 +272,31 @@ static void accept_loop(struct server *srv, int api_fd, int boot_fd)
 				conn_start(srv, fd, i == 1);
 		}
 	}
+}
+
+static int64_t wall_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* Marks silent nodes down as their time comes, so the map version moves (and long polls
+ * wake) without anyone reading the map; until SIGTERM. */
+static void *sweeper_main(void *arg)
+{
+	struct server *srv = arg;
+	struct timespec ts = { 0, CTL_SWEEP_MS * 1000000L };
+
+	while (!stop_requested) {
+		int rc = ctl_map_sweep(srv->api.st, wall_ms());
+
+		if (rc < 0)
+			log_errorx("ctl_sweep_failed err=%d msg=\"%s\"", rc, strerror(-rc));
+		nanosleep(&ts, NULL);
+	}
+	return NULL;
 }
 
 /* Waits for the connections in progress to end (they use srv). true when they all did. */
@@ -317,6 +339,11 @@ static int servers_new(struct server *srv, const struct ctl_ident *id)
 	return err;
 }
 
+static int heartbeat_s(const struct ctl_ident *id)
+{
+	return cfg.heartbeat_s ? (int)cfg.heartbeat_s : id->heartbeat_s;
+}
+
 static void wire(struct server *srv, struct ctl_state *st, const struct ctl_ident *id,
 		 const char *api_addr, const char *boot_dir)
 {
@@ -325,7 +352,8 @@ static void wire(struct server *srv, struct ctl_state *st, const struct ctl_iden
 		.ca_cert_pem = id->ca_cert, .admin_token = id->admin_token,
 		.cluster_id = id->cluster_id, .access_key = id->access_key,
 		.secret_key = id->secret_key, .replicas = id->replicas,
-		.heartbeat_s = id->heartbeat_s,
+		.write_quorum = id->replicas / 2 + 1, .heartbeat_s = heartbeat_s(id),
+		.map_poll_ms = (int)cfg.map_poll_s * 1000,
 	};
 	srv->boot = (struct ctl_boot){
 		.dir = boot_dir, .state_dir = cfg.state, .controller = advertised(api_addr),
@@ -337,7 +365,7 @@ static void wire(struct server *srv, struct ctl_state *st, const struct ctl_iden
 static int serve(const struct ctl_ident *id)
 {
 	struct sigaction sa = { .sa_handler = on_stop_signal };
-	char api_addr[CTL_ADDR_MAX], boot_addr[CTL_ADDR_MAX] = "-", boot_dir[4096];
+	char api_addr[CTL_LISTEN_MAX], boot_addr[CTL_LISTEN_MAX] = "-", boot_dir[4096];
 	struct server *srv = calloc(1, sizeof(*srv));
 	struct ctl_state *st = NULL;
 	int api_fd = -1, boot_fd = -1, err;
@@ -347,7 +375,7 @@ static int serve(const struct ctl_ident *id)
 	snprintf(boot_dir, sizeof(boot_dir), "%s", cfg.boot_dir ? cfg.boot_dir : cfg.state);
 	if (!cfg.boot_dir)
 		strncat(boot_dir, "/boot", sizeof(boot_dir) - strlen(boot_dir) - 1);
-	err = ctl_state_open(cfg.state, id->heartbeat_s, &st);
+	err = ctl_state_open(cfg.state, heartbeat_s(id), &st);
 	if (err) {
 		log_errorx("ctl_state_open_failed dir=%s err=%d msg=\"%s\"", cfg.state, err, strerror(-err));
 		goto out;
@@ -363,19 +391,29 @@ static int serve(const struct ctl_ident *id)
 			   cfg.boot_listen ? cfg.boot_listen : "-", err, strerror(-err));
 		goto out;
 	}
-	err = 0;
 	wire(srv, st, id, api_addr, boot_dir);
 	sigemptyset(&sa.sa_mask);
 	sigaction(SIGTERM, &sa, NULL);
 	sigaction(SIGINT, &sa, NULL);
-	log_msg(LOG_LVL_INFO, 0, "ready listen=%s boot=%s state=%s nodes=%d cluster=%s pin=sha256:%s",
-		api_addr, boot_addr, cfg.state, ctl_node_count(st), id->cluster_id, id->pin_hex);
+	err = -pthread_create(&srv->sweeper, NULL, sweeper_main, srv);
+	if (err) {
+		log_errorx("ctl_sweeper_failed err=%d", err);
+		goto out;
+	}
+	srv->sweeping = true;
+	log_msg(LOG_LVL_INFO, 0, "ready listen=%s boot=%s state=%s nodes=%d cluster=%s pin=sha256:%s map_version=%llu heartbeat_s=%d",
+		api_addr, boot_addr, cfg.state, ctl_node_count(st), id->cluster_id, id->pin_hex,
+		(unsigned long long)ctl_map_version(st), srv->api.heartbeat_s);
 	accept_loop(srv, api_fd, boot_fd);
+	/* Long polls answer 304 now: a client polls the next controller, not this one. */
+	ctl_map_close(st);
 	close(api_fd);
 	api_fd = -1;
 	if (boot_fd >= 0)
 		close(boot_fd);
 	boot_fd = -1;
+	pthread_join(srv->sweeper, NULL);
+	srv->sweeping = false;
 	if (!drain(srv)) {
 		/* Threads still use the state: leave it to the exit (the journal is durable). */
 		log_warnx("ctl_stopped_with_connections active=%d", atomic_load(&srv->active));
@@ -383,6 +421,10 @@ static int serve(const struct ctl_ident *id)
 	}
 	log_msg(LOG_LVL_INFO, 0, "stopped");
 out:
+	if (srv->sweeping) {
+		stop_requested = 1;
+		pthread_join(srv->sweeper, NULL);
+	}
 	if (api_fd >= 0)
 		close(api_fd);
 	if (boot_fd >= 0)
@@ -402,7 +444,7 @@ int main(int argc, char **argv)
 
 	if (rc != 0)
 		return rc > 0 ? 0 : 2;
-	if (parse_level(cfg.log_level, &level) < 0) {
+	if (log_level_parse(cfg.log_level, &level) < 0) {
 		fprintf(stderr, "cairn-controller: --log-level must be error, warn, info or debug\n");
 		return 2;
 	}

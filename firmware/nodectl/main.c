@@ -1,6 +1,7 @@
 /* main.c — cairn-nodectl: the operator's CLI for the controller (docs/PROVISIONING.md):
- * join tokens, the node list, drain and remove, the CA pin, and the dnsmasq snippet that
- * network-boots a subnet. It trusts only the cluster CA and requires the controller's CN. */
+ * join tokens, the node list, drain and remove, the cluster map (docs/CLUSTER.md), the CA
+ * pin, and the dnsmasq snippet that network-boots a subnet. It trusts only the cluster CA
+ * and requires the controller's CN. */
 #include <errno.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -29,6 +30,7 @@ struct nctl_config {
 	int boot;
 	const char *subnet;
 	const char *http;
+	int json;
 	int help;
 };
 
@@ -48,6 +50,7 @@ static const struct config_opt nctl_opts[] = {
 	{ "boot", CONFIG_FLAG, &cfg.boot, 0, 0, NULL, "token create: also put it in the controller's boot.ipxe" },
 	{ "subnet", CONFIG_STR, &cfg.subnet, 0, 0, "CIDR", "pxe-snippet: the subnet to boot, e.g. 10.0.0.0/24" },
 	{ "http", CONFIG_STR, &cfg.http, 0, 0, "URL", "pxe-snippet: the controller's boot port, e.g. http://10.0.0.2:8080" },
+	{ "json", CONFIG_FLAG, &cfg.json, 0, 0, NULL, "map: print the controller's JSON as it is" },
 	{ "help", CONFIG_FLAG, &cfg.help, 0, 0, NULL, "show this help" },
 };
 #define NOPTS ((int)(sizeof(nctl_opts) / sizeof(nctl_opts[0])))
@@ -63,6 +66,8 @@ static void usage(FILE *out)
 		"  node ID                                       one node, as JSON\n"
 		"  drain ID                                      mark a node draining\n"
 		"  remove ID                                     remove a node (its certificate is refused from then on)\n"
+		"  map [--json]                                  the cluster map: its version, then per node:\n"
+		"                                                id state weight(GiB) internal_addr seed\n"
 		"  pin                                           the CA pin for cairn.ca-hash= (from the CA file)\n"
 		"  pxe-snippet --subnet CIDR --http URL          a dnsmasq config: proxy DHCP + TFTP chain-loading iPXE\n"
 		"\n"
@@ -382,6 +387,51 @@ out:
 	return rc;
 }
 
+static void print_map_row(const char *text, const struct json_tok *t, int n)
+{
+	char id[32] = "?", state[16] = "?", iaddr[64] = "", seed[32] = "?";
+	int64_t weight = 0;
+
+	json_str(text, t, n, "node_id", id, sizeof(id));
+	json_str(text, t, n, "state", state, sizeof(state));
+	json_int(text, t, n, "weight", &weight);
+	json_str(text, t, n, "internal_addr", iaddr, sizeof(iaddr));
+	json_str(text, t, n, "seed", seed, sizeof(seed));
+	printf("%s %s %lld %s %s\n", id, state, (long long)weight, iaddr[0] ? iaddr : "-", seed);
+}
+
+/* map: "version N", then one line per node; --json: the reply as it came. */
+static int cmd_map(void)
+{
+	struct http1_resp r = { 0 };
+	struct json_tok *t = NULL;
+	int64_t version;
+	int arr, rc = 1;
+
+	if (call("GET", "/v1/map", NULL, &r))
+		goto out;
+	if (cfg.json) {
+		fwrite(r.body, 1, r.body_len, stdout);
+		rc = 0;
+		goto out;
+	}
+	if (parse_reply(&r, &t))
+		goto out;
+	arr = json_find(r.body, t, 0, "nodes");
+	if (json_int(r.body, t, 0, "version", &version) || arr < 0 || t[arr].type != JSON_ARR) {
+		fprintf(stderr, "cairn-nodectl: the reply is not a map\n");
+		goto out;
+	}
+	printf("version %lld\n", (long long)version);
+	for (int i = 0; i < t[arr].size; i++)
+		print_map_row(r.body, t, json_elem(t, arr, i));
+	rc = 0;
+out:
+	free(t);
+	free(r.body);
+	return rc;
+}
+
 static int cmd_pin(void)
 {
 	char ca[PKI_PEM_MAX], token[256], pin[PKI_PIN_HEX];
@@ -467,6 +517,8 @@ static int dispatch(int npos, const char *pos[])
 		return cmd_node("POST", pos[1], "/drain", 0);
 	if (strcmp(cmd, "remove") == 0 && npos == 2)
 		return cmd_node("DELETE", pos[1], "", 0);
+	if (strcmp(cmd, "map") == 0 && npos == 1)
+		return cmd_map();
 	if (strcmp(cmd, "pin") == 0 && npos == 1)
 		return cmd_pin();
 	if (strcmp(cmd, "pxe-snippet") == 0 && npos == 1)

@@ -12,6 +12,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "../../lib/fileio.h"
 #include "../../lib/config.h"
 #include "../../lib/log.h"
 #include "pv_client.h"
@@ -39,13 +40,13 @@ static struct pv_config {
 	const char *cmdline, *config, *sys_root, *proc_root, *state_dir, *sfs_conf, *ready_file;
 	const char *log_level, *mkfs, *mount_root, *dev_dir, *region, *s3_endpoint;
 	struct config_list data_dirs;
-	long s3_port;
+	long s3_port, internal_port;
 	int no_disks, once, use_syslog, help, version;
 } cfg = {
 	.cmdline = "/proc/cmdline", .sys_root = "/sys", .proc_root = "/proc",
 	.sfs_conf = "/run/cairn/storagefsd.conf", .ready_file = "/run/cairn/provisioned",
 	.log_level = "info", .mkfs = "mke2fs", .mount_root = "/data", .dev_dir = "/dev",
-	.region = "us-east-1", .s3_port = 9000,
+	.region = "us-east-1", .s3_port = 9000, .internal_port = 7480,
 };
 
 static const struct config_opt pv_opts[] = {
@@ -60,6 +61,7 @@ static const struct config_opt pv_opts[] = {
 	{ "ready-file", CONFIG_STR, &cfg.ready_file, 0, 0, "FILE", "written once joined and configured: the data dirs (default /run/cairn/provisioned)" },
 	{ "region", CONFIG_STR, &cfg.region, 0, 0, "REGION", "S3 region for storagefsd (default us-east-1)" },
 	{ "s3-port", CONFIG_INT, &cfg.s3_port, 1, 65535, "PORT", "storagefsd's port, for the endpoint reported (default 9000)" },
+	{ "internal-port", CONFIG_INT, &cfg.internal_port, 1, 65535, "PORT", "storagefsd's node-to-node port, for the internal_addr reported: <source address>:PORT (default 7480)" },
 	{ "s3-endpoint", CONFIG_STR, &cfg.s3_endpoint, 0, 0, "URL", "the S3 endpoint to report (default http://<source address>:<s3-port>)" },
 	{ "mkfs", CONFIG_STR, &cfg.mkfs, 0, 0, "PROG", "formatter (default mke2fs; busybox mkfs.ext2 when absent)" },
 	{ "mount-root", CONFIG_STR, &cfg.mount_root, 0, 0, "DIR", "data disk N is mounted at DIR/N (default /data)" },
@@ -115,19 +117,6 @@ static void usage(FILE *out)
 		"exit status: 0 done (--once) or stopped by SIGTERM; 1 failure; 2 bad usage or\n"
 		"missing keys; 3 CA pin mismatch (--once); 4 join refused (--once); 5 node removed\n"
 		"(--once).\n");
-}
-
-static int parse_level(const char *s, enum log_level *out)
-{
-	static const char *const names[] = { "error", "warn", "info", "debug" };
-
-	for (int i = 0; i < 4; i++) {
-		if (strcmp(s, names[i]) == 0) {
-			*out = (enum log_level)i;
-			return 0;
-		}
-	}
-	return -1;
 }
 
 /* Sleeps ms, cut short by SIGTERM; false when a stop was requested. */
@@ -194,7 +183,7 @@ static int load_config(int argc, char **argv, struct pv_run *r)
 			printf("cairn-provd %s\n", PV_VERSION);
 		return 1;
 	}
-	if (parse_level(cfg.log_level, &level) < 0) {
+	if (log_level_parse(cfg.log_level, &level) < 0) {
 		fprintf(stderr, "cairn-provd: --log-level must be error, warn, info or debug\n");
 		return -1;
 	}
@@ -326,7 +315,7 @@ static int write_ready(const struct pv_run *r)
 	for (int i = 0; i < r->ndata; i++)
 		len += (size_t)snprintf(buf + len, sizeof(buf) - len, "%s%s", i ? " " : "", r->data[i]);
 	buf[len++] = '\n';
-	return pv_write_atomic(cfg.ready_file, buf, len, 0644);
+	return file_write_atomic(cfg.ready_file, buf, len, 0644);
 }
 
 /* The storagefsd config and the ready file, after the label check. */
@@ -390,21 +379,38 @@ static void log_reply(const struct pv_hb_out *out, char *last, size_t max)
 	pv_copy(last, max, out->state);
 }
 
+/* The S3 endpoint and the internal address to report, both at the address this host
+ * reaches the controller from (looked up at each heartbeat: it may change); "" when unknown. */
+static void own_addrs(const struct pv_run *r, char *ep, size_t ep_max, char *ia, size_t ia_max)
+{
+	char src[64];		/* an address: at most "[" INET6_ADDRSTRLEN "]" */
+
+	if (pv_source_addr(r->host, r->port, src, sizeof(src)))
+		src[0] = 0;
+	if (cfg.s3_endpoint)
+		pv_copy(ep, ep_max, cfg.s3_endpoint);
+	else if (src[0])
+		snprintf(ep, ep_max, "http://%s:%ld", src, cfg.s3_port);
+	else
+		ep[0] = 0;
+	if (src[0])
+		snprintf(ia, ia_max, "%s:%ld", src, cfg.internal_port);
+	else
+		ia[0] = 0;
+}
+
 /* Heartbeats until SIGTERM (one with --once). An exit status. */
 static int heartbeat_loop(struct pv_run *r)
 {
-	char ep[320], last[32] = "";
+	char ep[320], ia[96], last[32] = "";
 	struct pv_hb_in in = { .id = r->id, .host = r->host, .port = r->port, .disks = &r->disks,
-			       .s3_endpoint = ep, .proc_root = cfg.proc_root };
+			       .s3_endpoint = ep, .internal_addr = ia, .proc_root = cfg.proc_root };
 	struct pv_hb_out out;
 	int interval = r->id->heartbeat_s, delay = PV_BACKOFF_MIN_S, rc;
 
 	for (;;) {
 		late_disks(r);
-		if (cfg.s3_endpoint)
-			pv_copy(ep, sizeof(ep), cfg.s3_endpoint);
-		else if (pv_s3_endpoint(r->host, r->port, (int)cfg.s3_port, ep, sizeof(ep)))
-			ep[0] = 0;
+		own_addrs(r, ep, sizeof(ep), ia, sizeof(ia));
 		rc = pv_heartbeat(&in, &out);
 		if (rc == 0) {
 			log_reply(&out, last, sizeof(last));

@@ -73,6 +73,8 @@ static int body_once(const struct pv_hb_in *in, char *buf, size_t cap)
 	json_w_obj(&w);
 	json_w_kint(&w, "uptime_s", uptime_s(in->proc_root));
 	json_w_kstr(&w, "s3_endpoint", in->s3_endpoint);
+	if (in->internal_addr && in->internal_addr[0])
+		json_w_kstr(&w, "internal_addr", in->internal_addr);
 	json_w_key(&w, "disks");
 	json_w_arr(&w);
 	for (int i = 0; i < in->disks->n; i++)
@@ -151,7 +153,7 @@ out:
 	return rc;
 }
 
-int pv_s3_endpoint(const char *host, const char *port, int s3_port, char *out, size_t max)
+int pv_source_addr(const char *host, const char *port, char *out, size_t max)
 {
 	struct addrinfo hints = { .ai_socktype = SOCK_DGRAM }, *ai = NULL;
 	struct sockaddr_storage ss;
@@ -176,10 +178,10 @@ int pv_s3_endpoint(const char *host, const char *port, int s3_port, char *out, s
 		return rc;
 	if (ss.ss_family == AF_INET6) {
 		inet_ntop(AF_INET6, &((struct sockaddr_in6 *)&ss)->sin6_addr, ip, sizeof(ip));
-		snprintf(out, max, "http://[%s]:%d", ip, s3_port);
+		rc = snprintf(out, max, "[%s]", ip);
 	} else {
 		inet_ntop(AF_INET, &((struct sockaddr_in *)&ss)->sin_addr, ip, sizeof(ip));
-		snprintf(out, max, "http://%s:%d", ip, s3_port);
+		rc = snprintf(out, max, "%s", ip);
 	}
-	return 0;
+	return rc < 0 || (size_t)rc >= max ? -ENAMETOOLONG : 0;
 }

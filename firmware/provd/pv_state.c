@@ -1,5 +1,5 @@
 /* pv_state.c — the agent's identity files and the storagefsd config it writes. Every file
- * goes through pv_write_atomic, and node.json is written last: it is what says "joined". */
+ * goes through file_write_atomic, and node.json is written last: it is what says "joined". */
 #include "pv_state.h"
 
 #include <errno.h>
@@ -9,6 +9,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "../../lib/fileio.h"
 #include "../../lib/json.h"
 #include "pv_util.h"
 
@@ -90,14 +91,14 @@ int pv_state_save(const char *dir, const struct pv_ident *id)
 	char path[PATH_MAX_PV], json[PV_NODE_JSON_MAX];
 	int rc, n;
 
-	rc = pv_mkdirs(dir, 0700);
+	rc = file_mkdirs(dir, 0700);
 	if (rc)
 		return rc;
 	for (int i = 0; i < 3; i++) {
 		const char *pem = pem_of((struct pv_ident *)id, i);
 
 		snprintf(path, sizeof(path), "%s/%s", dir, pem_files[i]);
-		rc = pv_write_atomic(path, pem, strlen(pem), i == 0 ? 0600 : 0644);
+		rc = file_write_atomic(path, pem, strlen(pem), i == 0 ? 0600 : 0644);
 		if (rc)
 			return rc;
 	}
@@ -106,7 +107,7 @@ int pv_state_save(const char *dir, const struct pv_ident *id)
 		return n;
 	json[n++] = '\n';
 	snprintf(path, sizeof(path), "%s/node.json", dir);
-	return pv_write_atomic(path, json, (size_t)n, 0600);
+	return file_write_atomic(path, json, (size_t)n, 0600);
 }
 
 int pv_state_move(const char *from, const char *to, const struct pv_ident *id)
@@ -165,7 +166,7 @@ int pv_sfsconf_write(const char *path, const struct pv_ident *id, const char *re
 		    !pv_conf_value_ok(region)))
 		rc = -EINVAL;
 	if (!rc)
-		rc = pv_write_atomic(path, buf, len, 0600);
+		rc = file_write_atomic(path, buf, len, 0600);
 	free(buf);
 	return rc;
 }

@@ -1,11 +1,13 @@
 /* test_ctl_state.c — unit tests of the controller's model (firmware/controller/ctl_state.c):
  * journal replay, a torn or damaged journal, the token rules (expiry, uses, replay, bad
- * tokens), duplicate machines, removal, restarts; plus the inventory rules (ctl_inv.c) and
- * the boot script (ctl_boot.c). */
+ * tokens), duplicate machines, removal, restarts; the cluster map (seeds, weights, the
+ * version, down/up, long-poll waits, an old journal); plus the inventory rules (ctl_inv.c)
+ * and the boot script (ctl_boot.c). */
 #include "test.h"
 
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <sys/stat.h>
@@ -15,6 +17,7 @@
 #include "../../firmware/controller/ctl_inv.h"
 #include "../../firmware/controller/ctl_json.h"
 #include "../../firmware/controller/ctl_state.h"
+#include "../../lib/hash.h"
 
 #define T0	1700000000000LL		/* "now" in the tests, ms */
 #define HB	10			/* heartbeat period, s */
@@ -86,9 +89,9 @@ TEST(ctl_state_replay_keeps_nodes_tokens_and_states)
 
 	CHECK_INT(ctl_state_open(test_tmpdir(), HB, &st), 0);
 	CHECK_INT(ctl_node_count(st), 2);
-	CHECK_INT(ctl_node_state(st, id1, T0 + 10, &s), 0);
+	CHECK_INT(ctl_node_state(st, id1, &s), 0);
 	CHECK_INT(s, CTL_UP);
-	CHECK_INT(ctl_node_state(st, id2, T0 + 10, &s), 0);
+	CHECK_INT(ctl_node_state(st, id2, &s), 0);
 	CHECK_INT(s, CTL_DRAINING);
 	snprintf(tid, sizeof(tid), "%.16s", tok + 5);
 	CHECK_INT(ctl_token_uses(st, tid), 1);
@@ -286,13 +289,13 @@ TEST(ctl_state_duplicate_machine_and_removal)
 	CHECK_STR(id, "node-0002");
 	ctl_state_free(st);
 	CHECK_INT(ctl_state_open(test_tmpdir(), HB, &st), 0);
-	CHECK_INT(ctl_node_state(st, "node-0001", T0, &s), 0);
+	CHECK_INT(ctl_node_state(st, "node-0001", &s), 0);
 	CHECK_INT(s, CTL_GONE);
 	CHECK_INT(ctl_heartbeat(st, "node-0001", &b, T0, &s), -EIDRM);
 	ctl_state_free(st);
 }
 
-TEST(ctl_state_silent_node_reads_down)
+TEST(ctl_state_silent_node_goes_down_and_comes_back)
 {
 	struct ctl_state *st;
 	struct ctl_beat b = { .uptime_s = -1, .capacity_bytes = -1, .free_bytes = -1 };
@@ -304,9 +307,11 @@ TEST(ctl_state_silent_node_reads_down)
 	CHECK_INT(ctl_token_new(st, 3600, 1, T0, tok, &exp), 0);
 	CHECK_INT(do_join(st, tok, "machine-a", T0, id), 0);
 	CHECK_INT(ctl_heartbeat(st, id, &b, T0, &s), 0);
-	CHECK_INT(ctl_node_state(st, id, T0 + limit, &s), 0);
+	CHECK_INT(ctl_map_sweep(st, T0 + limit), 0);
+	CHECK_INT(ctl_node_state(st, id, &s), 0);
 	CHECK_INT(s, CTL_UP);
-	CHECK_INT(ctl_node_state(st, id, T0 + limit + 1, &s), 0);
+	CHECK_INT(ctl_map_sweep(st, T0 + limit + 1), 1);
+	CHECK_INT(ctl_node_state(st, id, &s), 0);
 	CHECK_INT(s, CTL_DOWN);
 	CHECK_INT(ctl_heartbeat(st, id, &b, T0 + limit + 2, &s), 0);
 	CHECK_INT(s, CTL_UP);
@@ -330,7 +335,7 @@ TEST(ctl_state_node_json_carries_inventory_and_heartbeat)
 	CHECK_INT(do_join(st, tok, "machine-a", T0, id), 0);
 	CHECK_INT(ctl_heartbeat(st, id, &b, T0 + 1, &s), 0);
 	json_w_init(&w, buf, sizeof(buf) - 1);
-	CHECK_INT(ctl_node_json(st, id, T0 + 2, &w), 0);
+	CHECK_INT(ctl_node_json(st, id, &w), 0);
 	CHECK(json_w_end(&w) > 0);
 	CHECK(strstr(buf, "\"state\":\"up\"") != NULL);
 	CHECK(strstr(buf, "\"inventory\":{\"machine_id\":\"m\",\"cpus\":2,\"disks\":[]}") != NULL);
@@ -338,7 +343,345 @@ TEST(ctl_state_node_json_carries_inventory_and_heartbeat)
 	CHECK(strstr(buf, "\"health\":\"ok\"") != NULL);
 	CHECK(strstr(buf, "\"s3_endpoint\":\"http://10.0.0.9:9000\"") != NULL);
 	json_w_init(&w, buf, sizeof(buf) - 1);
-	CHECK_INT(ctl_node_json(st, "node-0099", T0, &w), -ENOENT);
+	CHECK_INT(ctl_node_json(st, "node-0099", &w), -ENOENT);
+	ctl_state_free(st);
+}
+
+/* ------------------------------------------------------------------ the map */
+
+#define GIB	(1LL << 30)
+#define NO_BEAT	{ .uptime_s = -1, .capacity_bytes = -1, .free_bytes = -1 }
+
+/* A join whose inventory has two disks of gib/2 GiB each. */
+static int join_sized(struct ctl_state *st, const char *token, const char *machine, int64_t gib,
+		      char id[CTL_ID_MAX])
+{
+	static char cert[CTL_CERT_MAX];
+	char inv[256];
+	struct ctl_join j = join_of(token, machine, machine);
+
+	snprintf(inv, sizeof(inv), "{\"machine_id\":\"%s\",\"cpus\":2,\"disks\":[{\"name\":\"vdb\",\"size_bytes\":%lld},{\"name\":\"vdc\",\"size_bytes\":%lld}]}",
+		 machine, (long long)(gib * GIB / 2), (long long)(gib * GIB / 2));
+	j.inventory = inv;
+	return ctl_join(st, &j, T0, id, cert);
+}
+
+static int64_t version(struct ctl_state *st)
+{
+	return (int64_t)ctl_map_version(st);
+}
+
+TEST(ctl_map_seeds_are_random_and_stable_across_replay)
+{
+	struct ctl_state *st;
+	struct ctl_map_node m1, m2, again;
+	char tok[CTL_TOKEN_MAX], id1[CTL_ID_MAX], id2[CTL_ID_MAX];
+	int64_t exp, v;
+
+	CHECK_INT(ctl_state_open(test_tmpdir(), HB, &st), 0);
+	CHECK_INT(ctl_token_new(st, 3600, 2, T0, tok, &exp), 0);
+	CHECK_INT(do_join(st, tok, "machine-a", T0, id1), 0);
+	CHECK_INT(do_join(st, tok, "machine-b", T0, id2), 0);
+	CHECK_INT(ctl_map_node(st, id1, &m1), 0);
+	CHECK_INT(ctl_map_node(st, id2, &m2), 0);
+	CHECK_INT(strlen(m1.seed), CTL_SEED_HEX);
+	CHECK_INT(strspn(m1.seed, "0123456789abcdef"), CTL_SEED_HEX);
+	CHECK(strcmp(m1.seed, m2.seed) != 0);
+	v = version(st);
+	ctl_state_free(st);
+	CHECK_INT(ctl_state_open(test_tmpdir(), HB, &st), 0);
+	CHECK_INT(ctl_map_node(st, id1, &again), 0);
+	CHECK_STR(again.seed, m1.seed);
+	CHECK_INT(ctl_map_node(st, id2, &again), 0);
+	CHECK_STR(again.seed, m2.seed);
+	CHECK_INT(version(st), v);
+	CHECK_INT(ctl_map_node(st, "node-0042", &again), -ENOENT);
+	ctl_state_free(st);
+}
+
+TEST(ctl_map_version_moves_once_per_change)
+{
+	static char cert[CTL_CERT_MAX];
+	struct ctl_state *st;
+	struct ctl_beat b = NO_BEAT;
+	char tok[CTL_TOKEN_MAX], id[CTL_ID_MAX], id2[CTL_ID_MAX];
+	enum ctl_node_state s;
+	struct ctl_join j;
+	int64_t exp;
+
+	CHECK_INT(ctl_state_open(test_tmpdir(), HB, &st), 0);
+	CHECK_INT(version(st), 0);
+	CHECK_INT(ctl_token_new(st, 3600, 1, T0, tok, &exp), 0);
+	CHECK_INT(version(st), 0);				/* tokens are not the map */
+	j = join_of(tok, "machine-a", "csr-a");
+	CHECK_INT(ctl_join(st, &j, T0, id, cert), 0);
+	CHECK_INT(version(st), 1);
+	CHECK_INT(ctl_join(st, &j, T0, id, cert), 0);		/* a retry: nothing new */
+	CHECK_INT(version(st), 1);
+	CHECK_INT(do_join(st, tok, "machine-b", T0, id2), -EKEYREVOKED);
+	CHECK_INT(version(st), 1);
+	CHECK_INT(ctl_heartbeat(st, id, &b, T0 + 1, &s), 0);	/* joining -> up */
+	CHECK_INT(version(st), 2);
+	CHECK_INT(ctl_heartbeat(st, id, &b, T0 + 2, &s), 0);	/* nothing the map shows */
+	CHECK_INT(version(st), 2);
+	b.internal_addr = "10.0.0.9:7480";
+	CHECK_INT(ctl_heartbeat(st, id, &b, T0 + 3, &s), 0);
+	CHECK_INT(version(st), 3);
+	CHECK_INT(ctl_heartbeat(st, id, &b, T0 + 4, &s), 0);	/* the same address again */
+	CHECK_INT(version(st), 3);
+	b.s3_endpoint = "http://10.0.0.9:9000";
+	CHECK_INT(ctl_heartbeat(st, id, &b, T0 + 5, &s), 0);
+	CHECK_INT(version(st), 4);
+	b.internal_addr = "10.0.0.10:7480";
+	CHECK_INT(ctl_heartbeat(st, id, &b, T0 + 6, &s), 0);
+	CHECK_INT(version(st), 5);
+	CHECK_INT(ctl_node_drain(st, id, T0 + 7), 0);
+	CHECK_INT(version(st), 6);
+	CHECK_INT(ctl_node_drain(st, id, T0 + 8), 0);		/* already draining */
+	CHECK_INT(version(st), 6);
+	CHECK_INT(ctl_node_remove(st, id, T0 + 9), 0);
+	CHECK_INT(version(st), 7);
+	CHECK_INT(ctl_node_remove(st, id, T0 + 10), 0);
+	CHECK_INT(version(st), 7);
+	CHECK_INT(ctl_heartbeat(st, id, &b, T0 + 11, &s), -EIDRM);
+	CHECK_INT(version(st), 7);
+	b.internal_addr = "0123456789012345678901234567890123456789012345678901234567890:80";
+	CHECK_INT(ctl_heartbeat(st, id, &b, T0 + 12, &s), -EINVAL);	/* too long: refused */
+	CHECK_INT(version(st), 7);
+	ctl_state_free(st);
+	CHECK_INT(ctl_state_open(test_tmpdir(), HB, &st), 0);
+	CHECK_INT(version(st), 7);
+	ctl_state_free(st);
+}
+
+TEST(ctl_map_down_and_up_move_the_version_once_each)
+{
+	struct ctl_state *st;
+	struct ctl_beat b = NO_BEAT;
+	char tok[CTL_TOKEN_MAX], id[CTL_ID_MAX], id2[CTL_ID_MAX];
+	enum ctl_node_state s;
+	int64_t exp, v, limit = (int64_t)CTL_DOWN_PERIODS * HB * 1000;
+
+	CHECK_INT(ctl_state_open(test_tmpdir(), HB, &st), 0);
+	CHECK_INT(ctl_token_new(st, 3600, 2, T0, tok, &exp), 0);
+	CHECK_INT(do_join(st, tok, "machine-a", T0, id), 0);
+	CHECK_INT(do_join(st, tok, "machine-b", T0, id2), 0);	/* stays joining: never down */
+	CHECK_INT(ctl_heartbeat(st, id, &b, T0, &s), 0);
+	v = version(st);
+	CHECK_INT(ctl_map_sweep(st, T0 + limit), 0);
+	CHECK_INT(version(st), v);
+	CHECK_INT(ctl_map_sweep(st, T0 + limit + 1), 1);
+	CHECK_INT(version(st), v + 1);
+	CHECK_INT(ctl_map_sweep(st, T0 + 5 * limit), 0);	/* down already */
+	CHECK_INT(version(st), v + 1);
+	CHECK_INT(ctl_node_state(st, id2, &s), 0);
+	CHECK_INT(s, CTL_JOINING);
+	CHECK_INT(ctl_heartbeat(st, id, &b, T0 + 5 * limit, &s), 0);
+	CHECK_INT(s, CTL_UP);
+	CHECK_INT(version(st), v + 2);
+	CHECK_INT(ctl_heartbeat(st, id, &b, T0 + 5 * limit + 1, &s), 0);
+	CHECK_INT(version(st), v + 2);
+	/* a draining node that falls silent stays draining */
+	CHECK_INT(ctl_node_drain(st, id, T0 + 5 * limit + 2), 0);
+	CHECK_INT(ctl_map_sweep(st, T0 + 20 * limit), 0);
+	CHECK_INT(ctl_node_state(st, id, &s), 0);
+	CHECK_INT(s, CTL_DRAINING);
+	ctl_state_free(st);
+}
+
+TEST(ctl_map_restart_gives_silent_nodes_their_periods_again)
+{
+	struct ctl_state *st;
+	struct ctl_beat b = NO_BEAT;
+	char tok[CTL_TOKEN_MAX], id[CTL_ID_MAX];
+	enum ctl_node_state s;
+	int64_t exp, v, later = T0 + 3600 * 1000, limit = (int64_t)CTL_DOWN_PERIODS * HB * 1000;
+
+	CHECK_INT(ctl_state_open(test_tmpdir(), HB, &st), 0);
+	CHECK_INT(ctl_token_new(st, 3600, 1, T0, tok, &exp), 0);
+	CHECK_INT(do_join(st, tok, "machine-a", T0, id), 0);
+	CHECK_INT(ctl_heartbeat(st, id, &b, T0, &s), 0);
+	v = version(st);
+	ctl_state_free(st);
+	/* an hour later: the node was last heard at T0, but this controller has not listened yet */
+	CHECK_INT(ctl_state_open(test_tmpdir(), HB, &st), 0);
+	CHECK_INT(ctl_map_sweep(st, later), 0);
+	CHECK_INT(ctl_map_sweep(st, later + limit), 0);
+	CHECK_INT(version(st), v);
+	CHECK_INT(ctl_map_sweep(st, later + limit + 1), 1);
+	CHECK_INT(ctl_node_state(st, id, &s), 0);
+	CHECK_INT(s, CTL_DOWN);
+	CHECK_INT(version(st), v + 1);
+	ctl_state_free(st);
+	/* down is journaled: it stays down, at the same version */
+	CHECK_INT(ctl_state_open(test_tmpdir(), HB, &st), 0);
+	CHECK_INT(ctl_node_state(st, id, &s), 0);
+	CHECK_INT(s, CTL_DOWN);
+	CHECK_INT(version(st), v + 1);
+	ctl_state_free(st);
+}
+
+TEST(ctl_map_weight_follows_capacity_beyond_ten_percent)
+{
+	struct ctl_state *st;
+	struct ctl_beat b = NO_BEAT;
+	struct ctl_map_node m;
+	char tok[CTL_TOKEN_MAX], id[CTL_ID_MAX], id2[CTL_ID_MAX];
+	enum ctl_node_state s;
+	int64_t exp, v;
+
+	CHECK_INT(ctl_state_open(test_tmpdir(), HB, &st), 0);
+	CHECK_INT(ctl_token_new(st, 3600, 2, T0, tok, &exp), 0);
+	CHECK_INT(join_sized(st, tok, "machine-a", 100, id), 0);
+	CHECK_INT(ctl_map_node(st, id, &m), 0);
+	CHECK_INT(m.weight, 100);				/* the inventory's disks */
+	CHECK_INT(do_join(st, tok, "machine-b", T0, id2), 0);	/* no disks: the least weight */
+	CHECK_INT(ctl_map_node(st, id2, &m), 0);
+	CHECK_INT(m.weight, 1);
+	b.capacity_bytes = 95 * GIB;				/* what mkfs left: -5 % */
+	CHECK_INT(ctl_heartbeat(st, id, &b, T0 + 1, &s), 0);
+	v = version(st);
+	CHECK_INT(ctl_map_node(st, id, &m), 0);
+	CHECK_INT(m.weight, 100);
+	b.capacity_bytes = 110 * GIB;				/* +10 %: not more than 10 */
+	CHECK_INT(ctl_heartbeat(st, id, &b, T0 + 2, &s), 0);
+	CHECK_INT(version(st), v);
+	b.capacity_bytes = 111 * GIB - GIB / 4;			/* rounds to 111: +11 % */
+	CHECK_INT(ctl_heartbeat(st, id, &b, T0 + 3, &s), 0);
+	CHECK_INT(version(st), v + 1);
+	CHECK_INT(ctl_map_node(st, id, &m), 0);
+	CHECK_INT(m.weight, 111);
+	b.capacity_bytes = 100 * GIB;				/* -9.9 % of 111 */
+	CHECK_INT(ctl_heartbeat(st, id, &b, T0 + 4, &s), 0);
+	CHECK_INT(version(st), v + 1);
+	b.capacity_bytes = 0;					/* every disk gone: weight 1 */
+	CHECK_INT(ctl_heartbeat(st, id, &b, T0 + 5, &s), 0);
+	CHECK_INT(version(st), v + 2);
+	CHECK_INT(ctl_map_node(st, id, &m), 0);
+	CHECK_INT(m.weight, 1);
+	b.capacity_bytes = 300 * GIB;
+	CHECK_INT(ctl_heartbeat(st, id, &b, T0 + 6, &s), 0);
+	CHECK_INT(version(st), v + 3);
+	ctl_state_free(st);
+	CHECK_INT(ctl_state_open(test_tmpdir(), HB, &st), 0);	/* the weight is journaled */
+	CHECK_INT(ctl_map_node(st, id, &m), 0);
+	CHECK_INT(m.weight, 300);
+	CHECK_INT(version(st), v + 3);
+	ctl_state_free(st);
+}
+
+TEST(ctl_map_json_lists_members_not_gone)
+{
+	static char buf[16384];
+	struct ctl_state *st;
+	struct ctl_beat b = NO_BEAT;
+	struct ctl_map_info mi = { "c0ffee", 3, 2 };
+	struct ctl_map_node m;
+	char tok[CTL_TOKEN_MAX], id[CTL_ID_MAX], id2[CTL_ID_MAX], want[256];
+	enum ctl_node_state s;
+	struct json_w w;
+	int64_t exp;
+
+	CHECK_INT(ctl_state_open(test_tmpdir(), HB, &st), 0);
+	CHECK_INT(ctl_token_new(st, 3600, 2, T0, tok, &exp), 0);
+	CHECK_INT(join_sized(st, tok, "machine-a", 64, id), 0);
+	CHECK_INT(do_join(st, tok, "machine-b", T0, id2), 0);
+	b.internal_addr = "10.0.0.11:7480";
+	b.s3_endpoint = "http://10.0.0.11:9000";
+	CHECK_INT(ctl_heartbeat(st, id, &b, T0 + 1, &s), 0);
+	CHECK_INT(ctl_node_remove(st, id2, T0 + 2), 0);
+	CHECK_INT(ctl_map_node(st, id, &m), 0);
+	json_w_init(&w, buf, sizeof(buf) - 1);
+	CHECK_INT(ctl_map_json(st, &mi, &w), 4);
+	CHECK(json_w_end(&w) > 0);
+	snprintf(want, sizeof(want), "{\"version\":4,\"cluster_id\":\"c0ffee\",\"replicas\":3,\"write_quorum\":2,\"nodes\":[{\"node_id\":\"%s\",\"state\":\"up\",\"seed\":\"%s\",\"weight\":64,\"internal_addr\":\"10.0.0.11:7480\",\"s3_endpoint\":\"http://10.0.0.11:9000\"}]}",
+		 id, m.seed);
+	CHECK_STR(buf, want);
+	ctl_state_free(st);
+}
+
+struct waiter {
+	struct ctl_state *st;
+	uint64_t since;
+	int rc;
+};
+
+static void *wait_main(void *arg)
+{
+	struct waiter *wt = arg;
+
+	wt->rc = ctl_map_wait(wt->st, wt->since, 10000);
+	return NULL;
+}
+
+TEST(ctl_map_wait_wakes_on_a_change_and_on_close)
+{
+	struct ctl_state *st;
+	struct ctl_beat b = NO_BEAT;
+	char tok[CTL_TOKEN_MAX], id[CTL_ID_MAX];
+	enum ctl_node_state s;
+	struct waiter wt;
+	pthread_t t;
+	int64_t exp;
+
+	CHECK_INT(ctl_state_open(test_tmpdir(), HB, &st), 0);
+	CHECK_INT(ctl_token_new(st, 3600, 1, T0, tok, &exp), 0);
+	CHECK_INT(do_join(st, tok, "machine-a", T0, id), 0);
+	CHECK_INT(ctl_map_wait(st, 0, 10000), 0);		/* an old version: at once */
+	CHECK_INT(ctl_map_wait(st, 1, 50), -ETIMEDOUT);
+	CHECK_INT(ctl_map_wait(st, 7, 50), -ETIMEDOUT);	/* a newer one than it has: held too */
+	wt = (struct waiter){ st, 1, 1 };
+	CHECK_INT(pthread_create(&t, NULL, wait_main, &wt), 0);
+	usleep(50 * 1000);
+	CHECK_INT(ctl_heartbeat(st, id, &b, T0 + 1, &s), 0);	/* joining -> up: version 2 */
+	pthread_join(t, NULL);
+	CHECK_INT(wt.rc, 0);
+	wt = (struct waiter){ st, 2, 1 };
+	CHECK_INT(pthread_create(&t, NULL, wait_main, &wt), 0);
+	usleep(50 * 1000);
+	ctl_map_close(st);
+	pthread_join(t, NULL);
+	CHECK_INT(wt.rc, -ECANCELED);
+	CHECK_INT(ctl_map_wait(st, 2, 10000), -ECANCELED);
+	ctl_state_free(st);
+}
+
+TEST(ctl_map_old_journal_replays_with_derived_seeds)
+{
+	/* A journal written before the map existed: no seed, no weight, no down records. */
+	static const char old[] =
+		"{\"op\":\"token\",\"id\":\"0123456789abcdef\",\"hash\":\"0000000000000000000000000000000000000000000000000000000000000000\",\"expires_ms\":1700003600000,\"uses\":2}\n"
+		"{\"op\":\"node\",\"node_id\":\"node-0001\",\"machine_id\":\"m1\",\"hostname\":\"h\",\"addr\":\"10.0.0.9\",\"joined_ms\":1700000000000,\"token\":\"0123456789abcdef\",\"csr_hash\":\"aa\",\"cert_serial\":1,\"cert\":\"C\",\"inventory\":{\"machine_id\":\"m1\",\"cpus\":2,\"mem_bytes\":1,\"nics\":[],\"disks\":[{\"name\":\"vdb\",\"size_bytes\":8589934592},{\"name\":\"vdc\",\"size_bytes\":8589934592}]}}\n"
+		"{\"op\":\"node\",\"node_id\":\"node-0002\",\"machine_id\":\"m2\",\"hostname\":\"h\",\"addr\":\"10.0.0.9\",\"joined_ms\":1700000000000,\"token\":\"0123456789abcdef\",\"csr_hash\":\"bb\",\"cert_serial\":2,\"cert\":\"C\",\"inventory\":{\"machine_id\":\"m2\",\"cpus\":2,\"mem_bytes\":1,\"nics\":[],\"disks\":[]}}\n"
+		"{\"op\":\"state\",\"node_id\":\"node-0001\",\"state\":\"up\",\"ms\":1700000001000}\n"
+		"{\"op\":\"state\",\"node_id\":\"node-0002\",\"state\":\"draining\",\"ms\":1700000002000}\n";
+	unsigned char d[SHA256_LEN];
+	char want[2 * SHA256_LEN + 1];
+	struct ctl_state *st;
+	struct ctl_map_node m1, m2;
+	int fd = open(journal_path(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
+
+	CHECK(fd >= 0);
+	CHECK_INT(write(fd, old, sizeof(old) - 1), (long long)sizeof(old) - 1);
+	close(fd);
+	CHECK_INT(ctl_state_open(test_tmpdir(), HB, &st), 0);
+	CHECK_INT(version(st), 4);				/* two joins, two state changes */
+	CHECK_INT(ctl_map_node(st, "node-0001", &m1), 0);
+	CHECK_INT(ctl_map_node(st, "node-0002", &m2), 0);
+	sha256("cairn-node-seed:node-0001", 25, d);
+	hex_encode(d, CTL_SEED_HEX / 2, want);
+	CHECK_STR(m1.seed, want);
+	CHECK(strcmp(m1.seed, m2.seed) != 0);
+	CHECK_INT(m1.state, CTL_UP);
+	CHECK_INT(m1.weight, 16);
+	CHECK_STR(m1.internal_addr, "");
+	CHECK_INT(m2.state, CTL_DRAINING);
+	CHECK_INT(m2.weight, 1);
+	ctl_state_free(st);
+	CHECK_INT(ctl_state_open(test_tmpdir(), HB, &st), 0);
+	CHECK_INT(ctl_map_node(st, "node-0001", &m2), 0);
+	CHECK_STR(m2.seed, m1.seed);
+	CHECK_INT(version(st), 4);
 	ctl_state_free(st);
 }
 

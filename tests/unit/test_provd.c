@@ -18,6 +18,7 @@
 #include "../../firmware/provd/pv_join.h"
 #include "../../firmware/provd/pv_state.h"
 #include "../../firmware/provd/pv_util.h"
+#include "../../lib/fileio.h"
 #include "../../lib/config.h"
 #include "../../lib/json.h"
 
@@ -122,7 +123,7 @@ static void put(const char *root, const char *rel, const char *text)
 	snprintf(path, sizeof(path), "%s/%s", root, rel);
 	snprintf(dir, sizeof(dir), "%s", path);
 	*strrchr(dir, '/') = 0;
-	if (pv_mkdirs(dir, 0755) == 0) {
+	if (file_mkdirs(dir, 0755) == 0) {
 		FILE *f = fopen(path, "w");
 
 		if (f) {
@@ -405,11 +406,11 @@ static void write_label(const char *dir, const char *cluster)
 	char text[256];
 
 	snprintf(path, sizeof(path), "%s/.cairn", dir);
-	pv_mkdirs(path, 0755);
+	file_mkdirs(path, 0755);
 	snprintf(path, sizeof(path), "%s/.cairn/format", dir);
 	snprintf(text, sizeof(text), "cairn-disk 1\ncluster %s\nnode %s\ndisk %s\n", cluster,
 		 cluster, cluster);
-	pv_write_atomic(path, text, strlen(text), 0644);
+	file_write_atomic(path, text, strlen(text), 0644);
 }
 
 TEST(provd_disk_dirs_and_labels)
@@ -421,7 +422,7 @@ TEST(provd_disk_dirs_and_labels)
 	for (int i = 0; i < 4; i++) {
 		snprintf(d[i], sizeof(d[i]), "%s/d%d", test_tmpdir(), i + 1);
 		if (i < 3)
-			CHECK_INT(pv_mkdirs(d[i], 0755), 0);
+			CHECK_INT(file_mkdirs(d[i], 0755), 0);
 	}
 	write_label(d[0], "0123456789abcdef0123456789abcdef");
 	write_label(d[2], "ffffffffffffffff0000000000000000");
