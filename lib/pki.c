@@ -315,28 +315,36 @@ int pki_csr_cn(const char *csr_pem, char cn[PKI_CN_MAX])
 	return err;
 }
 
-/* extendedKeyUsage: SEQUENCE { OID id-kp-serverAuth | id-kp-clientAuth }. mbedtls 2.28 has
- * no writer for it; the DER is fixed. */
-static int eku_set(mbedtls_x509write_cert *w, int server)
+/* extendedKeyUsage: SEQUENCE { OID id-kp-serverAuth and/or id-kp-clientAuth }. mbedtls 2.28
+ * has no writer for it; the DER is fixed. */
+static int eku_set(mbedtls_x509write_cert *w, enum pki_usage usage)
 {
 	static const char srv[] = MBEDTLS_OID_SERVER_AUTH, cli[] = MBEDTLS_OID_CLIENT_AUTH;
-	unsigned char der[2 + 2 + sizeof(srv) - 1];
-	const char *oid = server ? srv : cli;
+	const size_t olen = sizeof(srv) - 1;
+	unsigned char der[2 + 2 * (2 + sizeof(srv) - 1)];
+	size_t len = 2;
 
 	_Static_assert(sizeof(srv) == sizeof(cli), "same OID length");
+	for (int i = 0; i < 2; i++) {
+		bool want = i == 0 ? usage != PKI_CLIENT : usage != PKI_SERVER;
+
+		if (!want)
+			continue;
+		der[len] = 0x06;
+		der[len + 1] = (unsigned char)olen;
+		memcpy(der + len + 2, i == 0 ? srv : cli, olen);
+		len += 2 + olen;
+	}
 	der[0] = 0x30;
-	der[1] = (unsigned char)(sizeof(der) - 2);
-	der[2] = 0x06;
-	der[3] = (unsigned char)(sizeof(srv) - 1);
-	memcpy(der + 4, oid, sizeof(srv) - 1);
+	der[1] = (unsigned char)(len - 2);
 	return mbedtls_x509write_crt_set_extension(w, MBEDTLS_OID_EXTENDED_KEY_USAGE,
 						   MBEDTLS_OID_SIZE(MBEDTLS_OID_EXTENDED_KEY_USAGE),
-						   0, der, sizeof(der)) == 0 ? 0 : -EIO;
+						   0, der, len) == 0 ? 0 : -EIO;
 }
 
 /* Everything of an issued certificate but its signature. */
 static int leaf_fill(mbedtls_x509write_cert *w, mbedtls_x509_crt *ca, mbedtls_pk_context *ca_key,
-		     mbedtls_x509_csr *csr, const char *cn, uint64_t serial, int days, int server)
+		     mbedtls_x509_csr *csr, const char *cn, uint64_t serial, int days, enum pki_usage usage)
 {
 	char subj[PKI_CN_MAX + 4], issuer[PKI_CN_MAX + 4], ca_cn[PKI_CN_MAX];
 	unsigned char be[8];
@@ -361,11 +369,11 @@ static int leaf_fill(mbedtls_x509write_cert *w, mbedtls_x509_crt *ca, mbedtls_pk
 	if (mbedtls_x509write_crt_set_basic_constraints(w, 0, -1) != 0 ||
 	    mbedtls_x509write_crt_set_key_usage(w, MBEDTLS_X509_KU_DIGITAL_SIGNATURE) != 0)
 		return -EIO;
-	return eku_set(w, server);
+	return eku_set(w, usage);
 }
 
 int pki_sign(const char *ca_key_pem, const char *ca_cert_pem, const char *csr_pem,
-	     const char *cn, uint64_t serial, int days, int server, char *cert_pem)
+	     const char *cn, uint64_t serial, int days, enum pki_usage usage, char *cert_pem)
 {
 	mbedtls_x509write_cert w;
 	mbedtls_pk_context ca_key;
@@ -388,7 +396,7 @@ int pki_sign(const char *ca_key_pem, const char *ca_cert_pem, const char *csr_pe
 	if (!err)
 		err = csr_load(&csr, csr_pem);
 	if (!err)
-		err = leaf_fill(&w, &ca, &ca_key, &csr, cn, serial, days, server);
+		err = leaf_fill(&w, &ca, &ca_key, &csr, cn, serial, days, usage);
 	if (!err)
 		err = pem_err(mbedtls_x509write_crt_pem(&w, (unsigned char *)cert_pem, PKI_PEM_MAX,
 							mbedtls_ctr_drbg_random, &r.drbg));

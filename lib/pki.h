@@ -26,13 +26,17 @@ int pki_csr_new(const char *key_pem, const char *cn, char *csr_pem);
 /* Reads the subject CN of a CSR whose signature checks (proof of possession of its key).
  * -EINVAL: unparsable or bad signature; -ENAMETOOLONG: CN too long. */
 int pki_csr_cn(const char *csr_pem, char cn[PKI_CN_MAX]);
+/* What an issued certificate may be used for (its extendedKeyUsage, which mbedtls enforces
+ * in the handshake). A node is both: it calls the controller and its peers (client) and
+ * serves the internal API to its peers (server). */
+enum pki_usage { PKI_CLIENT = 0, PKI_SERVER = 1, PKI_CLIENT_SERVER = 2 };
+
 /* Signs a certificate for the CSR's public key with subject "CN=<cn>" (the issuer chooses
- * the CN, never the CSR), serial `serial` (not 0), valid `days`, issued by the CA. `server`:
- * key usage for a TLS server (else a TLS client): keyUsage digitalSignature and
- * extendedKeyUsage serverAuth (clientAuth), which mbedtls enforces in the handshake. -EINVAL
- * on a bad CSR (or a CA key that does not match the CA certificate). */
+ * the CN, never the CSR), serial `serial` (not 0), valid `days`, issued by the CA, with
+ * keyUsage digitalSignature and the extendedKeyUsage of `usage`. -EINVAL on a bad CSR (or a
+ * CA key that does not match the CA certificate). */
 int pki_sign(const char *ca_key_pem, const char *ca_cert_pem, const char *csr_pem,
-	     const char *cn, uint64_t serial, int days, int server, char *cert_pem);
+	     const char *cn, uint64_t serial, int days, enum pki_usage usage, char *cert_pem);
 /* The pin of a PEM certificate: SHA-256 of its DER, as lowercase hex (PKI_PIN_HEX). */
 int pki_pin(const char *cert_pem, char pin_hex[PKI_PIN_HEX]);
 /* The subject CN of a PEM certificate. */

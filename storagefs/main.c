@@ -14,6 +14,9 @@
 #include "../lib/log.h"
 #include "../lib/workq.h"
 #include "auth/sigv4.h"
+#include "cluster/cmap_sync.h"
+#include "cluster/iapi.h"
+#include "cluster/ident.h"
 #include "s3/s3.h"
 #include "s3/s3_metrics.h"
 #include "store/store.h"
@@ -22,12 +25,15 @@
 #define SFS_DRAIN_MS		30000
 #define SFS_MAX_CREDS		16
 #define SFS_METRICS_CONNS	64	/* the metrics listener: a few scrapers, no more */
+#define SFS_INTERNAL_LISTEN	"0.0.0.0:7480"	/* the internal API with --cluster */
 
 /* The daemon's configuration: the one process-wide state, as the house style allows. */
 struct sfs_config {
 	const char *config_file;
 	const char *listen;
 	const char *metrics_listen;
+	const char *cluster;
+	const char *internal_listen;
 	struct config_list data;
 	struct config_list access_keys;
 	struct config_list secret_keys;
@@ -66,6 +72,8 @@ static const struct config_opt sfs_opts[] = {
 	{ "config", CONFIG_STR, &cfg.config_file, 0, 0, "FILE", "read settings (same names as these flags) from FILE first" },
 	{ "listen", CONFIG_STR, &cfg.listen, 0, 0, "ADDR", "address to serve S3 on, host:port (default 127.0.0.1:9000; [::]:9000, :9000)" },
 	{ "metrics-listen", CONFIG_STR, &cfg.metrics_listen, 0, 0, "ADDR", "also serve GET /metrics (Prometheus text, NOT authenticated) on host:port; bind it to a management address (default: off)" },
+	{ "cluster", CONFIG_STR, &cfg.cluster, 0, 0, "DIR", "join the cluster whose identity cairn-provd keeps in DIR (node.json, node.key, node.crt, ca.crt; the map in DIR/map.json); serves the internal API (default: off, a single node)" },
+	{ "internal-listen", CONFIG_STR, &cfg.internal_listen, 0, 0, "ADDR", "with --cluster: where to serve the node-to-node API over mutual TLS, host:port (default " SFS_INTERNAL_LISTEN ")" },
 	{ "data", CONFIG_LIST, &cfg.data, 0, 0, "DIR", "a data directory (one per disk); repeat for several" },
 	{ "replicas", CONFIG_INT, &cfg.replicas, 0, 16, "R", "copies of each object, on distinct disks (default 0 = min(3, disks))" },
 	{ "write-quorum", CONFIG_INT, &cfg.write_quorum, 0, 16, "W", "copies durable before a write is acknowledged (default 0 = R/2+1); 1 <= W <= R <= disks" },
@@ -110,6 +118,12 @@ static void usage(FILE *out)
 		"also served as GET /metrics on that address without authentication (for Prometheus;\n"
 		"keep it on a management network). A data directory is labelled for this node at\n"
 		"first use (DIR/.cairn/format); one labelled for another node is refused.\n"
+		"\n"
+		"Cluster (docs/CLUSTER.md; being built): --cluster DIR loads the node's identity and\n"
+		"the last cluster map, keeps the map current from the controller named in node.json\n"
+		"(long poll), and serves the internal API (replicas, tombstones, row listings,\n"
+		"buckets) to the map's nodes on --internal-listen. The S3 API does not use the\n"
+		"cluster yet: it still serves this node's disks only.\n"
 		"\n"
 		"It logs one line 'ready listen=ADDR ...' once it accepts requests. SIGTERM or SIGINT stop\n"
 		"accepting, let in-flight requests finish (up to %d s), and exit 0.\n"
@@ -217,6 +231,12 @@ static int load_config(int argc, char **argv)
 		fprintf(stderr, "storagefsd: no data directory: give --data DIR (see --help)\n");
 		return -1;
 	}
+	if (cfg.internal_listen && !cfg.cluster) {
+		fprintf(stderr, "storagefsd: --internal-listen needs --cluster DIR (the node's certificate)\n");
+		return -1;
+	}
+	if (cfg.cluster && !cfg.internal_listen)
+		cfg.internal_listen = SFS_INTERNAL_LISTEN;
 	return check_replicas();
 }
 
@@ -295,6 +315,50 @@ static void metrics_stop(struct metrics_listener *m)
 	m->srv = NULL;
 }
 
+/* With --cluster: the node's identity, its current map (and the thread keeping it
+ * current), and the internal API server. */
+struct cluster_node {
+	struct ident *id;
+	struct cmap_sync *maps;
+	struct iapi *iapi;
+};
+
+static int cluster_start(struct store *st, struct cluster_node *cn)
+{
+	struct iapi_config icfg = { .listen = cfg.internal_listen, .st = st };
+	int err;
+
+	if (!(cn->id = malloc(sizeof(*cn->id))))
+		return -ENOMEM;
+	if ((err = ident_load(cfg.cluster, cn->id)) || (err = cmap_sync_new(cfg.cluster, &cn->maps)))
+		return err;
+	if (cn->id->controller[0] && (err = cmap_sync_fetch_start(cn->maps, cn->id))) {
+		log_errorx("cluster_start_failed controller=%s err=%d", cn->id->controller, err);
+		return err;
+	}
+	icfg.maps = cn->maps;
+	icfg.cert_pem = cn->id->cert_pem;
+	icfg.key_pem = cn->id->key_pem;
+	icfg.ca_pem = cn->id->ca_pem;
+	if ((err = iapi_start(&icfg, &cn->iapi)))
+		return err;
+	log_info("cluster_node node=%s cluster=%s controller=%s map_version=%llu internal=%s",
+		 cn->id->node_id, cn->id->cluster_id, cn->id->controller[0] ? cn->id->controller : "-",
+		 (unsigned long long)cmap_sync_version(cn->maps), iapi_addr(cn->iapi));
+	return 0;
+}
+
+/* The internal API first (its requests use the map and the store), then the map. */
+static void cluster_stop(struct cluster_node *cn)
+{
+	iapi_stop(cn->iapi);
+	cmap_sync_free(cn->maps);
+	if (cn->id)
+		explicit_bzero(cn->id, sizeof(*cn->id));
+	free(cn->id);
+	memset(cn, 0, sizeof(*cn));
+}
+
 static int serve(const struct sigv4_cred *creds, int ncreds)
 {
 	struct store_config scfg = { .dirs = cfg.data.v, .ndirs = cfg.data.n,
@@ -306,6 +370,7 @@ static int serve(const struct sigv4_cred *creds, int ncreds)
 	struct s3_ctx *s3 = NULL;
 	struct http_server *srv = NULL;
 	struct metrics_listener ml = { 0 };
+	struct cluster_node cn = { 0 };
 	struct sigaction sa = { .sa_handler = on_stop_signal };
 	int err;
 
@@ -342,18 +407,22 @@ static int serve(const struct sigv4_cred *creds, int ncreds)
 	}
 	if (cfg.metrics_listen && (err = metrics_start(s3, http_server_addr(srv), &ml)) < 0)
 		goto out;
+	if (cfg.cluster && (err = cluster_start(st, &cn)) < 0)
+		goto out;
 	running_server = srv;
 	sigemptyset(&sa.sa_mask);
 	sigaction(SIGTERM, &sa, NULL);
 	sigaction(SIGINT, &sa, NULL);
-	log_msg(LOG_LVL_INFO, 0, "ready listen=%s disks=%d replicas=%ld write_quorum=%ld region=%s version=%s metrics=%s",
+	log_msg(LOG_LVL_INFO, 0, "ready listen=%s disks=%d replicas=%ld write_quorum=%ld region=%s version=%s metrics=%s node=%s internal=%s",
 		http_server_addr(srv), cfg.data.n, cfg.replicas, cfg.write_quorum, cfg.region,
-		SFS_VERSION, ml.srv ? http_server_addr(ml.srv) : "off");
+		SFS_VERSION, ml.srv ? http_server_addr(ml.srv) : "off",
+		cn.id ? cn.id->node_id : "-", cn.iapi ? iapi_addr(cn.iapi) : "off");
 	err = http_server_run(srv);
 	running_server = NULL;
 	log_msg(LOG_LVL_INFO, 0, "stopped err=%d", err);
 out:
-	/* The metrics listener reads the store and the counters: it stops first. */
+	/* The internal API and the metrics listener read the store: they stop first. */
+	cluster_stop(&cn);
 	metrics_stop(&ml);
 	/* Workers next: a job still running after the drain posts back to the server, which
 	 * must outlive it; the store outlives both. */

@@ -181,7 +181,7 @@ static int sign_node(void *ud, const char *node_id, uint64_t serial, char *cert_
 	const struct sign_ctx *s = ud;
 
 	return pki_sign(s->api->ca_key_pem, s->api->ca_cert_pem, s->csr, node_id, serial,
-			CTL_CERT_DAYS, 0, cert_pem);
+			CTL_CERT_DAYS, PKI_CLIENT_SERVER, cert_pem);
 }
 
 static void join_reply(struct ctl_req *q, const char *node_id, const char *cert)

@@ -103,7 +103,7 @@ static int make_server_cert(struct ctl_ident *id, char *pem)
 	if (err)
 		return err;
 	return pki_sign(id->ca_key, id->ca_cert, csr, CTL_SERVER_CN, CTL_SERVER_SERIAL_BASE + r,
-			CTL_SERVER_DAYS, 1, pem);
+			CTL_SERVER_DAYS, PKI_SERVER, pem);
 }
 
 static int make_admin_token(struct ctl_ident *id, char *pem)

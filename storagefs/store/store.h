@@ -235,4 +235,80 @@ int store_mpu_list_uploads(struct store *st, const char *bucket,
 			   int (*fn)(void *ctx, const struct store_mpu_upload *u), void *ctx,
 			   bool *truncated);
 
+/* --- replica API (cluster) --- */
+
+/* A node's copy of a key as the cluster sees it: the newest row over the node's online
+ * disks. In a cluster the coordinator stamps the version; a replica or a tombstone lands
+ * on a node only if its version is above what the node holds (the same version: already
+ * there), so replicas converge to the newest write whatever order they arrive in. The
+ * node's clock is moved past every version applied, so its own stamps stay newer. */
+struct store_row {
+	uint64_t version;
+	bool tomb;			/* a tombstone (a delete) */
+	struct store_objinfo info;	/* a tombstone: size 0, mtime_ms of the delete */
+};
+
+#define STORE_APPLY_MAX		(5LL << 40)	/* bytes in one replica (5 TiB, as S3) */
+
+/* The key's row (tombstones included): 0, -ENOENT (no row on any online disk, or no such
+ * bucket), -errno. */
+int store_row_get(struct store *st, const char *bucket, const char *key, size_t key_len,
+		  struct store_row *out);
+
+struct store_apply;
+
+/* Starts receiving a replica's bytes (temp files on the key's disks, as a put).
+ * -ENOENT: no such bucket; -EINVAL/-ENAMETOOLONG: bad key. */
+int store_apply_begin(struct store *st, const char *bucket, const char *key, size_t key_len,
+		      struct store_apply **out);
+/* Appends bytes (page-cache writes). -ENOSPC, -EIO, -EFBIG. */
+int store_apply_write(struct store_apply *a, const void *buf, size_t len);
+/* Makes it durable and visible with row->version and row->info's etag, mtime_ms, nparts
+ * and meta (size is the bytes written) unless the node holds that version or a newer one.
+ * 0: landed on W disks, *held = row->version; 1: nothing changed, *held = the version the
+ * node holds; -EINVAL (bad row), -ENOENT (bucket gone), STORE_ENOQUORUM, -ENOSPC. Frees a
+ * whatever the result. (blocking) */
+int store_apply_commit(struct store_apply *a, const struct store_row *row, uint64_t *held);
+void store_apply_abort(struct store_apply *a);
+/* The same for a replica whose bytes are in fd: row->info.size bytes from offset 0. */
+int store_apply_fd(struct store *st, const char *bucket, const char *key, size_t key_len,
+		   int fd, const struct store_row *row, uint64_t *held);
+/* A tombstone with this version on the key's disks (written even when no disk has the
+ * key: the version must outrank copies elsewhere). Returns as store_apply_commit.
+ * (blocking) */
+int store_apply_tomb(struct store *st, const char *bucket, const char *key, size_t key_len,
+		     uint64_t version, uint64_t *held);
+
+/* Reading a replica together with its version. */
+struct store_rep;
+
+/* 0 and *out open on the newest version (row filled), or -ENOENT with row->version 0 (no
+ * row) or with row->tomb and the tombstone's version; -errno. */
+int store_rep_open(struct store *st, const char *bucket, const char *key, size_t key_len,
+		   struct store_row *row, struct store_rep **out);
+/* Reads len bytes at pos, every block verified; a bad block is read from another disk
+ * holding the same version (and the key gets a repair). 0, -EBADMSG, -EIO, -EINVAL. */
+int store_rep_read(struct store_rep *r, int64_t pos, void *buf, size_t len);
+void store_rep_close(struct store_rep *r);
+
+/* One row of a node's listing (pointers valid during the callback). */
+struct store_row_entry {
+	const char *key;
+	size_t key_len;
+	uint64_t version;
+	bool tomb;
+	int64_t size;
+	int64_t mtime_ms;
+	const char *etag;
+};
+
+/* The bucket's rows in key order, newest version per key, tombstones included: keys
+ * starting with prefix, strictly after `after`, at most max (1..STORE_ROWS_PAGE_MAX);
+ * *truncated when more follow. fn returns non-zero to stop (returned). -ENOENT: bucket. */
+#define STORE_ROWS_PAGE_MAX	1000
+int store_rows_list(struct store *st, const char *bucket, const char *prefix,
+		    size_t prefix_len, const char *after, size_t after_len, int max,
+		    int (*fn)(void *ctx, const struct store_row_entry *e), void *ctx,
+		    bool *truncated);
+
 #endif

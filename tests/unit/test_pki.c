@@ -86,6 +86,15 @@ TEST(pki_issue_and_verify)
 	CHECK(x.serial.len == 1 && x.serial.p[0] == 7);	/* minimal DER */
 	mbedtls_x509_crt_free(&x);
 
+	/* A node's certificate serves its peers too: both usages. */
+	CHECK_INT(pki_sign(ca.key, ca.crt, csr, "node-0002", 8, 30, PKI_CLIENT_SERVER, crt), 0);
+	CHECK_INT(crt_load(&x, crt), 0);
+	CHECK(mbedtls_x509_crt_check_extended_key_usage(&x, MBEDTLS_OID_CLIENT_AUTH,
+			MBEDTLS_OID_SIZE(MBEDTLS_OID_CLIENT_AUTH)) == 0);
+	CHECK(mbedtls_x509_crt_check_extended_key_usage(&x, MBEDTLS_OID_SERVER_AUTH,
+			MBEDTLS_OID_SIZE(MBEDTLS_OID_SERVER_AUTH)) == 0);
+	mbedtls_x509_crt_free(&x);
+
 	CHECK_INT(crt_load(&x, ca.crt), 0);
 	CHECK(x.ca_istrue && x.max_pathlen == 1);	/* mbedtls stores pathlen + 1 */
 	CHECK(mbedtls_x509_crt_check_key_usage(&x, MBEDTLS_X509_KU_KEY_CERT_SIGN |

@@ -46,7 +46,7 @@ static void world_make(void)
 	e = e ? e : pki_key_new(W.other_ca.key);
 	e = e ? e : pki_ca_new(W.other_ca.key, "cairn-ca-test", 1, W.other_ca.crt);
 	e = e ? e : issue(&W.ca, &W.srv, "cairn-controller", 1, 1);
-	e = e ? e : issue(&W.ca, &W.node, "node-0001", 2, 0);
+	e = e ? e : issue(&W.ca, &W.node, "node-0001", 2, PKI_CLIENT_SERVER);
 	e = e ? e : issue(&W.other_ca, &W.rogue, "node-0001", 2, 0);
 	W.err = e;
 }

@@ -1,0 +1,473 @@
+/* peer.c — calls to a peer's internal API: connect (the peer's CN checked), one request
+ * with its X-Cairn-* fields, a body streamed from a file, the reply's status turned into
+ * an errno in one place (call_reply), bodies streamed to a sink, pages parsed from JSON. */
+#include "peer.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "../../lib/http1_stream.h"
+#include "../../lib/json.h"
+#include "../../lib/tls.h"
+#include "../../lib/uri.h"
+#include "iwire.h"
+
+#define PEER_HOST_MAX	160
+#define PEER_ERR_BODY	4096
+#define PEER_LIST_TOKS	(16 + 16 * STORE_ROWS_PAGE_MAX)
+#define PEER_QUERY_MAX	(16 + 6 * STORE_KEY_MAX + 64)
+
+/* One call: its connection and the reply's head. */
+struct pcall {
+	struct tls_conn *c;
+	struct http1s_msg *m;
+	char host[PEER_HOST_MAX];
+	char target[IWIRE_TARGET_MAX];
+};
+
+static int split_host(const char *addr, char *host, size_t hmax, char *port, size_t pmax)
+{
+	const char *colon = strrchr(addr ? addr : "", ':');
+	size_t n;
+
+	if (!colon || !colon[1] || strlen(colon + 1) >= pmax)
+		return -EINVAL;
+	n = (size_t)(colon - addr);
+	if (n >= 2 && addr[0] == '[' && addr[n - 1] == ']') {
+		addr++;
+		n -= 2;
+	}
+	if (n == 0 || n >= hmax)
+		return -EINVAL;
+	memcpy(host, addr, n);
+	host[n] = '\0';
+	snprintf(port, pmax, "%s", colon + 1);
+	return 0;
+}
+
+static void call_end(struct pcall *k)
+{
+	tls_close(k->c);
+	free(k->m);
+	k->c = NULL;
+	k->m = NULL;
+}
+
+/* Connects to p (its CN checked) and sends the head of method on k->target. */
+static int call_start(const struct peer_cfg *pc, const struct peer *p, struct pcall *k,
+		      const char *method, const char *extra, int64_t body_len)
+{
+	struct tls_client_opts o = { .ca_pem = pc->ca_pem, .peer_cn = p->node_id,
+				     .cert_pem = pc->cert_pem, .key_pem = pc->key_pem,
+				     .timeout_ms = pc->timeout_ms > 0 ? pc->timeout_ms :
+						   PEER_TIMEOUT_MS };
+	char port[16];
+	int err;
+
+	k->c = NULL;
+	if (!pc->ca_pem || !p->node_id || !p->node_id[0] ||
+	    split_host(p->addr, k->host, sizeof(k->host), port, sizeof(port)))
+		return -EINVAL;
+	if (!(k->m = malloc(sizeof(*k->m))))
+		return -ENOMEM;
+	err = tls_connect(k->host, port, &o, &k->c);
+	if (!err)
+		err = http1s_write_request(k->c, method, k->host, k->target, extra, body_len);
+	if (err)
+		call_end(k);
+	return err;
+}
+
+/* The reply's head: its status (2xx), or the peer's error as an errno. */
+static int call_reply(struct pcall *k, bool head_only)
+{
+	char body[PEER_ERR_BODY], code[64] = "";
+	struct json_tok t[16];
+	size_t len = 0;
+	ssize_t n = 1;
+	int err = http1s_read_head(k->c, false, head_only, k->m);
+
+	if (err)
+		return err == -ENODATA ? -ECONNRESET : err;
+	if (k->m->h.status < 300)
+		return k->m->h.status;
+	while (n > 0 && len < sizeof(body) - 1)
+		if ((n = http1s_read_body(k->c, k->m, body + len, sizeof(body) - 1 - len)) > 0)
+			len += (size_t)n;
+	if (json_parse(body, len, t, 16) > 0 && t[0].type == JSON_OBJ)
+		json_str(body, t, 0, "error", code, sizeof(code));
+	return iwire_errno(k->m->h.status, code[0] ? code : NULL);
+}
+
+static int held_of(struct pcall *k, uint64_t version, uint64_t *held)
+{
+	char v[32];
+
+	if (http1s_field(k->m, "X-Cairn-Version", v, sizeof(v)) < 0 || iwire_u64(v, held))
+		return -EPROTO;
+	return *held > version ? 1 : 0;
+}
+
+static int send_fd(struct pcall *k, int fd, int64_t size)
+{
+	unsigned char *buf = malloc(PEER_CHUNK);
+	int64_t pos = 0;
+	int err = buf ? 0 : -ENOMEM;
+
+	while (!err && pos < size) {
+		size_t want = size - pos < PEER_CHUNK ? (size_t)(size - pos) : PEER_CHUNK;
+		ssize_t n = pread(fd, buf, want, pos);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		err = n < 0 ? -errno : n == 0 ? -EIO : tls_write(k->c, buf, (size_t)n);
+		pos += n > 0 ? n : 0;
+	}
+	free(buf);
+	return err;
+}
+
+int peer_put_fd(const struct peer_cfg *pc, const struct peer *p, const char *bucket,
+		const char *key, size_t key_len, int fd, const struct store_row *row,
+		uint64_t *held)
+{
+	char *hdrs = malloc(IWIRE_HDRS_MAX);
+	struct pcall k;
+	int err = hdrs ? iwire_target(k.target, sizeof(k.target), IWIRE_OBJ, bucket, key,
+				      key_len, NULL) : -ENOMEM;
+
+	if (!err && (row->tomb || row->info.size < 0))
+		err = -EINVAL;
+	if (!err && (err = iwire_row_headers(row, hdrs, IWIRE_HDRS_MAX)) > 0)
+		err = call_start(pc, p, &k, "PUT", hdrs, row->info.size);
+	free(hdrs);
+	if (err)
+		return err;
+	err = send_fd(&k, fd, row->info.size);
+	/* A peer may answer early (it holds a newer version, or fails) and stop reading. */
+	if (!err || err == -EPIPE || err == -ECONNRESET) {
+		int st = call_reply(&k, false);
+
+		err = st < 0 ? (err ? err : st) : err ? err : held_of(&k, row->version, held);
+	}
+	call_end(&k);
+	return err;
+}
+
+int peer_delete(const struct peer_cfg *pc, const struct peer *p, const char *bucket,
+		const char *key, size_t key_len, uint64_t version, uint64_t *held)
+{
+	char hdr[64];
+	struct pcall k;
+	int err = iwire_target(k.target, sizeof(k.target), IWIRE_OBJ, bucket, key, key_len, NULL);
+
+	snprintf(hdr, sizeof(hdr), "X-Cairn-Version: %llu\r\n", (unsigned long long)version);
+	if (err || (err = call_start(pc, p, &k, "DELETE", hdr, -1)))
+		return err;
+	err = call_reply(&k, false);
+	if (err >= 0)
+		err = held_of(&k, version, held);
+	call_end(&k);
+	return err;
+}
+
+/* The row in a GET/HEAD reply (or in a tombstone's 404). */
+static int row_of(struct pcall *k, int status, struct store_row *out)
+{
+	char cr[96], *slash;
+	uint64_t total;
+
+	if (iwire_row_parse(k->m, out))
+		return -EPROTO;
+	out->info.size = k->m->h.content_length;
+	if (status != 206)
+		return out->info.size < 0 ? -EPROTO : 0;
+	if (http1s_field(k->m, "Content-Range", cr, sizeof(cr)) < 0 ||
+	    !(slash = strchr(cr, '/')) || iwire_u64(slash + 1, &total) || total > INT64_MAX)
+		return -EPROTO;
+	out->info.size = (int64_t)total;
+	return 0;
+}
+
+/* Sends a GET/HEAD; *st the status, or the error (a tombstone's 404 fills out). */
+static int obj_call(const struct peer_cfg *pc, const struct peer *p, struct pcall *k,
+		    const char *method, const char *extra, struct store_row *out, int *st)
+{
+	int err;
+
+	memset(out, 0, sizeof(*out));
+	if ((err = call_start(pc, p, k, method, extra, -1)))
+		return err;
+	*st = call_reply(k, !strcmp(method, "HEAD"));
+	if (*st == -ENOENT && iwire_row_parse(k->m, out) == 0 && out->tomb)
+		return -ENOENT;
+	memset(out, 0, sizeof(*out));
+	if (*st < 0)
+		return *st;
+	return row_of(k, *st, out);
+}
+
+int peer_head(const struct peer_cfg *pc, const struct peer *p, const char *bucket,
+	      const char *key, size_t key_len, struct store_row *out)
+{
+	struct pcall k;
+	int st, err = iwire_target(k.target, sizeof(k.target), IWIRE_OBJ, bucket, key, key_len,
+				   NULL);
+
+	if (err)
+		return err;
+	err = obj_call(pc, p, &k, "HEAD", "", out, &st);
+	call_end(&k);
+	return err;
+}
+
+static int receive(struct pcall *k, int (*sink)(void *, const void *, size_t), void *ctx)
+{
+	unsigned char *buf = malloc(PEER_CHUNK);
+	ssize_t n = 0;
+	int err = buf ? 0 : -ENOMEM;
+
+	while (!err && (n = http1s_read_body(k->c, k->m, buf, PEER_CHUNK)) > 0)
+		err = sink(ctx, buf, (size_t)n);
+	free(buf);
+	return err ? err : (int)n;
+}
+
+int peer_get(const struct peer_cfg *pc, const struct peer *p, const char *bucket,
+	     const char *key, size_t key_len, int64_t off, int64_t len,
+	     int (*sink)(void *ctx, const void *buf, size_t n), void *ctx,
+	     struct store_row *out)
+{
+	char range[80] = "";
+	struct pcall k;
+	int st, err = iwire_target(k.target, sizeof(k.target), IWIRE_OBJ, bucket, key, key_len,
+				   NULL);
+
+	if (off < 0 || len == 0)
+		return -EINVAL;
+	if (off > 0 || len > 0)
+		snprintf(range, sizeof(range), len > 0 ? "Range: bytes=%lld-%lld\r\n" :
+			 "Range: bytes=%lld-\r\n", (long long)off, (long long)(off + len - 1));
+	if (err)
+		return err;
+	if (!(err = obj_call(pc, p, &k, "GET", range, out, &st)))
+		err = receive(&k, sink, ctx);
+	call_end(&k);
+	return err;
+}
+
+static int fd_sink(void *ctx, const void *buf, size_t n)
+{
+	const unsigned char *b = buf;
+
+	while (n) {
+		ssize_t w = write(*(int *)ctx, b, n);
+
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w <= 0)
+			return w < 0 ? -errno : -EIO;
+		b += w;
+		n -= (size_t)w;
+	}
+	return 0;
+}
+
+int peer_get_fd(const struct peer_cfg *pc, const struct peer *p, const char *bucket,
+		const char *key, size_t key_len, int fd, struct store_row *out)
+{
+	return peer_get(pc, p, bucket, key, key_len, 0, -1, fd_sink, &fd, out);
+}
+
+/* --- JSON replies: listing pages and buckets --- */
+
+/* A whole JSON reply (at most max bytes) into *out (malloc'ed, NUL-terminated). */
+static int read_json(struct pcall *k, size_t max, char **out, size_t *len)
+{
+	size_t cap = 64 * 1024;
+	char *b = malloc(cap + 1);
+	ssize_t n = 1;
+
+	*len = 0;
+	while (b && n > 0) {
+		if (*len == cap) {
+			char *nb = cap < max ? realloc(b, cap * 4 + 1) : NULL;
+
+			if (!nb)
+				break;
+			b = nb;
+			cap *= 4;
+		}
+		if ((n = http1s_read_body(k->c, k->m, b + *len, cap - *len)) > 0)
+			*len += (size_t)n;
+	}
+	if (!b || n != 0) {
+		free(b);
+		return !b ? -ENOMEM : n < 0 ? (int)n : -EFBIG;
+	}
+	b[*len] = '\0';
+	*out = b;
+	return 0;
+}
+
+/* Sends a body-less request and reads its JSON reply, parsed into *toks. */
+static int json_call(const struct peer_cfg *pc, const struct peer *p, struct pcall *k,
+		     const char *method, int ntoks, char **text, struct json_tok **toks)
+{
+	size_t len;
+	int n, err = call_start(pc, p, k, method, "", -1);
+
+	*text = NULL;
+	*toks = NULL;
+	if (err)
+		return err;
+	if ((err = call_reply(k, false)) < 0 || (err = read_json(k, PEER_LIST_MAX, text, &len)))
+		return err;
+	if (!(*toks = malloc((size_t)ntoks * sizeof(**toks))))
+		return -ENOMEM;
+	n = json_parse(*text, len, *toks, ntoks);
+	return n > 0 && (*toks)[0].type == JSON_OBJ ? 0 : -EPROTO;
+}
+
+static int list_row(const char *text, const struct json_tok *t, int i,
+		    struct store_row_entry *e, char *key, char *etag)
+{
+	int64_t v, size, mtime;
+	int err;
+
+	err = json_str(text, t, i, "key", key, STORE_KEY_MAX + 1);
+	if (!err)
+		err = json_int(text, t, i, "version", &v);
+	if (!err)
+		err = json_int(text, t, i, "size", &size);
+	if (!err)
+		err = json_int(text, t, i, "mtime_ms", &mtime);
+	if (!err)
+		err = json_str(text, t, i, "etag", etag, STORE_ETAG_MAX + 1);
+	if (!err)
+		err = json_bool(text, t, i, "tomb", &e->tomb);
+	if (err || v <= 0)
+		return -EPROTO;
+	*e = (struct store_row_entry){ key, strlen(key), (uint64_t)v, e->tomb, size, mtime, etag };
+	return 0;
+}
+
+static int list_rows(const char *text, const struct json_tok *t,
+		     int (*fn)(void *, const struct store_row_entry *), void *ctx, bool *truncated)
+{
+	char key[STORE_KEY_MAX + 1], etag[STORE_ETAG_MAX + 1];
+	int rows = json_find(text, t, 0, "rows"), err = 0;
+
+	if (rows < 0 || t[rows].type != JSON_ARR || json_bool(text, t, 0, "truncated", truncated))
+		return -EPROTO;
+	for (int i = 0; !err && i < t[rows].size; i++) {
+		struct store_row_entry e;
+
+		if (!(err = list_row(text, t, json_elem(t, rows, i), &e, key, etag)))
+			err = fn(ctx, &e);
+	}
+	return err;
+}
+
+static int list_query(char *q, size_t cap, const char *prefix, size_t plen, const char *after,
+		      size_t alen, int max)
+{
+	size_t n = (size_t)snprintf(q, cap, "max=%d", max);
+
+	if (plen && n + 8 + 3 * plen < cap) {
+		memcpy(q + n, "&prefix=", 8);
+		n += 8;
+		n += uri_encode(prefix, plen, q + n, cap - n, true);
+	}
+	if (alen && n + 7 + 3 * alen < cap) {
+		memcpy(q + n, "&after=", 7);
+		n += 7;
+		n += uri_encode(after, alen, q + n, cap - n, true);
+	}
+	q[n] = '\0';
+	return 0;
+}
+
+int peer_list(const struct peer_cfg *pc, const struct peer *p, const char *bucket,
+	      const char *prefix, size_t prefix_len, const char *after, size_t after_len,
+	      int max, int (*fn)(void *ctx, const struct store_row_entry *e), void *ctx,
+	      bool *truncated)
+{
+	char *query = malloc(PEER_QUERY_MAX), *text = NULL;
+	struct json_tok *t = NULL;
+	struct pcall k = { 0 };
+	int err = query ? 0 : -ENOMEM;
+
+	*truncated = false;
+	if (!err && (max < 1 || max > STORE_ROWS_PAGE_MAX || prefix_len > STORE_KEY_MAX ||
+		     after_len > STORE_KEY_MAX))
+		err = -EINVAL;
+	if (!err)
+		err = list_query(query, PEER_QUERY_MAX, prefix, prefix_len, after, after_len, max);
+	if (!err)
+		err = iwire_target(k.target, sizeof(k.target), IWIRE_LIST, bucket, NULL, 0, query);
+	if (!err && !(err = json_call(pc, p, &k, "GET", PEER_LIST_TOKS, &text, &t)))
+		err = list_rows(text, t, fn, ctx, truncated);
+	if (k.c)
+		call_end(&k);
+	free(t);
+	free(text);
+	free(query);
+	return err;
+}
+
+static int bucket_call(const struct peer_cfg *pc, const struct peer *p, const char *bucket,
+		       const char *method)
+{
+	struct pcall k;
+	int err = iwire_target(k.target, sizeof(k.target), IWIRE_BUCKET, bucket, NULL, 0, NULL);
+
+	if (err || (err = call_start(pc, p, &k, method, "", -1)))
+		return err;
+	err = call_reply(&k, false);
+	call_end(&k);
+	return err < 0 ? err : 0;
+}
+
+int peer_bucket_create(const struct peer_cfg *pc, const struct peer *p, const char *bucket)
+{
+	return bucket_call(pc, p, bucket, "PUT");
+}
+
+int peer_bucket_delete(const struct peer_cfg *pc, const struct peer *p, const char *bucket)
+{
+	return bucket_call(pc, p, bucket, "DELETE");
+}
+
+int peer_buckets(const struct peer_cfg *pc, const struct peer *p,
+		 int (*fn)(void *ctx, const struct store_bucket *b), void *ctx)
+{
+	char *text = NULL;
+	struct json_tok *t = NULL;
+	struct pcall k = { 0 };
+	int arr, err;
+
+	snprintf(k.target, sizeof(k.target), "%s", IWIRE_BUCKETS);
+	err = json_call(pc, p, &k, "GET", 16 + 8 * 4096, &text, &t);
+	arr = err ? -1 : json_find(text, t, 0, "buckets");
+	if (!err && (arr < 0 || t[arr].type != JSON_ARR))
+		err = -EPROTO;
+	for (int i = 0; !err && i < t[arr].size; i++) {
+		struct store_bucket b;
+		int e = json_elem(t, arr, i);
+
+		if (json_str(text, t, e, "name", b.name, sizeof(b.name)) ||
+		    json_int(text, t, e, "created_ms", &b.created_ms))
+			err = -EPROTO;
+		else
+			err = fn(ctx, &b);
+	}
+	if (k.c)
+		call_end(&k);
+	free(t);
+	free(text);
+	return err;
+}

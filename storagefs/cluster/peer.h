@@ -1,0 +1,68 @@
+/* peer.h — the internal API's client (docs/CLUSTER.md): one call per connection to a peer
+ * node, over mutual TLS with this node's certificate, requiring the server's certificate
+ * to name the node meant. Replica bodies stream from and to file descriptors (or a sink
+ * callback); nothing is held whole in memory but a listing page. Blocking. */
+#ifndef CAIRN_CLUSTER_PEER_H
+#define CAIRN_CLUSTER_PEER_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "../store/store.h"
+
+#define PEER_TIMEOUT_MS		30000	/* connect, handshake, and each read or write */
+#define PEER_CHUNK		(256 * 1024)
+#define PEER_LIST_MAX		(8 * 1024 * 1024)	/* a page's JSON */
+
+struct peer_cfg {
+	const char *ca_pem;		/* the cluster CA: the only trust anchor */
+	const char *cert_pem, *key_pem;	/* this node's certificate and key */
+	int timeout_ms;			/* 0: PEER_TIMEOUT_MS */
+};
+
+/* The node to call: its id (the server certificate's CN must be it) and host:port. */
+struct peer {
+	const char *node_id;
+	const char *addr;
+};
+
+/* Every call returns 0 (or 1 where said) or -errno: the network (-ECONNREFUSED,
+ * -ETIMEDOUT, -EHOSTUNREACH, -ECONNRESET), -EKEYREJECTED (not the node meant, or a
+ * certificate not from the CA), -EPROTO (a malformed reply), or the peer's answer:
+ * -ENOENT (no such key or bucket), -EACCES (not a member), -ENOTEMPTY, -EEXIST, -EFBIG,
+ * -ENOSPC (full), -EHOSTDOWN (no quorum on the peer's disks), -EINVAL, -EIO. */
+
+/* Sends row->info.size bytes of fd (from offset 0) as the replica with row's version and
+ * metadata. 0: the peer holds that version now; 1: it holds a newer one; *held says which. */
+int peer_put_fd(const struct peer_cfg *pc, const struct peer *p, const char *bucket,
+		const char *key, size_t key_len, int fd, const struct store_row *row,
+		uint64_t *held);
+/* A tombstone with this version; returns as peer_put_fd. */
+int peer_delete(const struct peer_cfg *pc, const struct peer *p, const char *bucket,
+		const char *key, size_t key_len, uint64_t version, uint64_t *held);
+/* The peer's row: 0 (out filled, info.size included), -ENOENT (out->version 0: none; or
+ * out->tomb with the tombstone's version). */
+int peer_head(const struct peer_cfg *pc, const struct peer *p, const char *bucket,
+	      const char *key, size_t key_len, struct store_row *out);
+/* Bytes [off, off + len) of the replica (len < 0: to the end) to sink, chunk by chunk, out
+ * filled before the first chunk; sink returns non-zero to stop (returned). A body that
+ * ends early is -EPROTO (the peer found a bad block: try another). */
+int peer_get(const struct peer_cfg *pc, const struct peer *p, const char *bucket,
+	     const char *key, size_t key_len, int64_t off, int64_t len,
+	     int (*sink)(void *ctx, const void *buf, size_t n), void *ctx,
+	     struct store_row *out);
+/* The whole replica written to fd (at its current offset). */
+int peer_get_fd(const struct peer_cfg *pc, const struct peer *p, const char *bucket,
+		const char *key, size_t key_len, int fd, struct store_row *out);
+/* A page of the peer's rows (store_rows_list on the peer). */
+int peer_list(const struct peer_cfg *pc, const struct peer *p, const char *bucket,
+	      const char *prefix, size_t prefix_len, const char *after, size_t after_len,
+	      int max, int (*fn)(void *ctx, const struct store_row_entry *e), void *ctx,
+	      bool *truncated);
+int peer_bucket_create(const struct peer_cfg *pc, const struct peer *p, const char *bucket);
+int peer_bucket_delete(const struct peer_cfg *pc, const struct peer *p, const char *bucket);
+int peer_buckets(const struct peer_cfg *pc, const struct peer *p,
+		 int (*fn)(void *ctx, const struct store_bucket *b), void *ctx);
+
+#endif
