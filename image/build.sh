@@ -2,7 +2,8 @@
 # image/build.sh BOARD BUILD_DIR — builds the node image of BOARD (board/BOARD/board.mk) into
 # BUILD_DIR/image/BOARD/ (the body of `make image`; see image/README.md):
 #   disk.img        GPT disk: ESP (Xen EFI as EFI/BOOT/BOOTX64.EFI + BOOTX64.cfg, vmlinuz,
-#                   initrd.img) and an empty "cairn-state" partition (placeholder)
+#                   initrd.img; EFI/CAIRN/xen + boot.ipxe.in: the rest of the PXE bundle, which a
+#                   seed node serves, see cairn-seed) and an empty "cairn-state" partition
 #   disk.img.zst    the same, compressed (what would be shipped)
 #   initrd.img      the dom0 root filesystem (rootfs/mkinitramfs.sh), rootfs.list its contents
 #   pxe/            xen (multiboot ELF), vmlinuz, initrd.img, boot.ipxe: a network-boot bundle
@@ -11,6 +12,7 @@
 # BUILD_DIR/image/debs, a cache: IMAGE_REFRESH=1 looks for newer ones), busybox and
 # storagefsd (static musl, built by make), rootfs/, hypervisor-config/, board/BOARD/.
 # Nothing needs root or a loop device. SOURCE_DATE_EPOCH (default: fixed) pins every timestamp.
+# DEPS (default BUILD_DIR/deps; make passes its DEPS=) holds the musl busybox and e2fsprogs.
 set -euo pipefail
 [[ $# -eq 2 ]] || { sed -n '2,12p' "$0" >&2; exit 2; }
 REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -23,10 +25,12 @@ export SOURCE_DATE_EPOCH=${SOURCE_DATE_EPOCH:-1700000000} LC_ALL=C TZ=UTC
 IMG=$BUILD/image
 OUT=$IMG/$BOARD
 DEBS=$IMG/debs
-BUSYBOX=${BUSYBOX:-$BUILD/deps/musl/bin/busybox}
+DEPS=${DEPS:-$BUILD/deps}
+[[ $DEPS == /* ]] || DEPS=$REPO/$DEPS
+BUSYBOX=${BUSYBOX:-$DEPS/musl/bin/busybox}
 SFSD=${SFSD:-$BUILD/musl/storagefsd}
 # The provisioning tools (firmware/) and e2fsprogs' mke2fs/e2fsck (ci/build-source-pkgs.sh).
-CAIRN_BINS=${CAIRN_BINS:-$BUILD/musl/cairn-provd $BUILD/musl/cairn-controller $BUILD/musl/cairn-nodectl $BUILD/deps/musl/bin/mke2fs $BUILD/deps/musl/bin/e2fsck}
+CAIRN_BINS=${CAIRN_BINS:-$BUILD/musl/cairn-provd $BUILD/musl/cairn-controller $BUILD/musl/cairn-nodectl $DEPS/musl/bin/mke2fs $DEPS/musl/bin/e2fsck}
 export CAIRN_BINS
 XEN_PKG=${XEN_PKG:-xen-hypervisor-4.17-amd64}
 ESP_MIB=${ESP_MIB:-64}
@@ -96,13 +100,34 @@ install_if_changed "$OUT/initrd.img.new" "$OUT/initrd.img"
 XEN_ARGS=$(xen_args)
 DOM0_ARGS=$(dom0_args)
 
-# --- 3. the ESP: FAT32 made in a file, filled with mtools ----------------------------------
+# --- 3. the PXE bundle ---------------------------------------------------------------------
+mkdir -p "$OUT/pxe"
+gzip -dc "$XEN_GZ" >"$OUT/pxe/xen.new"
+install_if_changed "$OUT/pxe/xen.new" "$OUT/pxe/xen"
+cp "$VMLINUZ" "$OUT/pxe/vmlinuz.new" && install_if_changed "$OUT/pxe/vmlinuz.new" "$OUT/pxe/vmlinuz"
+cp "$OUT/initrd.img" "$OUT/pxe/initrd.img.new" && install_if_changed "$OUT/pxe/initrd.img.new" "$OUT/pxe/initrd.img"
+# boot.ipxe.in: the board's Xen and dom0 command lines filled in; cairn-controller
+# (--boot-dir) fills in the rest per request (@BASE@, and @CAIRN_ARGS@: controller, token, pin).
+sed -e "s|@XEN_ARGS@|$XEN_ARGS|" -e "s|@DOM0_ARGS@|$DOM0_ARGS|" \
+	"$REPO/firmware/pxe/boot.ipxe.in" >"$OUT/pxe/boot.ipxe.in.new"
+install_if_changed "$OUT/pxe/boot.ipxe.in.new" "$OUT/pxe/boot.ipxe.in"
+# boot.ipxe: a stand-alone node from plain TFTP/HTTP (no controller: no cairn.* keys).
+base=${PXE_BASE:-tftp://\${next-server\}}
+sed -e '/^# /d' -e "s|@BASE@|$base|g" -e "s| @CAIRN_ARGS@||" "$OUT/pxe/boot.ipxe.in" >"$OUT/pxe/boot.ipxe.new"
+install_if_changed "$OUT/pxe/boot.ipxe.new" "$OUT/pxe/boot.ipxe"
+ln -sfn "$BOARD/pxe" "$IMG/pxe.new" && mv -Tf "$IMG/pxe.new" "$IMG/pxe"
+
+# --- 4. the ESP: FAT32 made in a file, filled with mtools ----------------------------------
 stage=$OUT/.esp
 rm -rf "$stage"
 mkdir -p "$stage"
 cp "$XEN_EFI" "$stage/BOOTX64.EFI"
 cp "$VMLINUZ" "$stage/vmlinuz"
 cp "$OUT/initrd.img" "$stage/initrd.img"
+# What the ESP lacks of the PXE bundle: a node booted from this disk can then serve the bundle
+# to the next servers (cairn-seed; rcS mounts the ESP read-only at /boot).
+cp "$OUT/pxe/xen" "$stage/xen"
+cp "$OUT/pxe/boot.ipxe.in" "$stage/boot.ipxe.in"
 sed -e '/^#/d' -e "s|@XEN_ARGS@|$XEN_ARGS|" -e "s|@DOM0_ARGS@|$DOM0_ARGS|" \
 	"$REPO/hypervisor-config/xen.cfg.in" >"$stage/BOOTX64.cfg"
 cp "$stage/BOOTX64.cfg" "$OUT/BOOTX64.cfg"
@@ -112,14 +137,18 @@ rm -f "$esp"
 # --invariant + a fixed volume id: no clock or random bytes in the boot sector.
 mkfs.vfat -C --invariant -i CA1B0001 -n CAIRN-ESP -F 32 "$esp" $((ESP_MIB * 1024)) >/dev/null
 export MTOOLS_SKIP_CHECK=1 MTOOLS_NO_VFAT=0
-mmd -i "$esp" ::EFI ::EFI/BOOT
+mmd -i "$esp" ::EFI ::EFI/BOOT ::EFI/CAIRN
 # -m keeps the (pinned) modification times; -D o: overwrite without asking.
 for f in BOOTX64.EFI BOOTX64.cfg vmlinuz initrd.img; do
 	mcopy -i "$esp" -m -D o "$stage/$f" "::EFI/BOOT/$f"
 done
+for f in xen boot.ipxe.in; do
+	mcopy -i "$esp" -m -D o "$stage/$f" "::EFI/CAIRN/$f"
+done
+esp_used=$(du -cb "$stage"/* | tail -n1 | cut -f1)
 rm -rf "$stage"
 
-# --- 4. the GPT disk: ESP + state placeholder, fixed GUIDs ---------------------------------
+# --- 5. the GPT disk: ESP + state placeholder, fixed GUIDs ---------------------------------
 disk=$OUT/disk.img.new
 rm -f "$disk"
 total_mib=$((1 + ESP_MIB + STATE_MIB + 1))
@@ -138,37 +167,21 @@ if [[ ! -f $OUT/disk.img.zst || $(cat "$OUT/.disk.img.zst.src" 2>/dev/null) != "
 	echo "$dsum" >"$OUT/.disk.img.zst.src"
 fi
 
-# --- 5. the PXE bundle ---------------------------------------------------------------------
-mkdir -p "$OUT/pxe"
-gzip -dc "$XEN_GZ" >"$OUT/pxe/xen.new"
-install_if_changed "$OUT/pxe/xen.new" "$OUT/pxe/xen"
-cp "$VMLINUZ" "$OUT/pxe/vmlinuz.new" && install_if_changed "$OUT/pxe/vmlinuz.new" "$OUT/pxe/vmlinuz"
-cp "$OUT/initrd.img" "$OUT/pxe/initrd.img.new" && install_if_changed "$OUT/pxe/initrd.img.new" "$OUT/pxe/initrd.img"
-# boot.ipxe.in: the board's Xen and dom0 command lines filled in; cairn-controller
-# (--boot-dir) fills in the rest per request (@BASE@, and @CAIRN_ARGS@: controller, token, pin).
-sed -e "s|@XEN_ARGS@|$XEN_ARGS|" -e "s|@DOM0_ARGS@|$DOM0_ARGS|" \
-	"$REPO/firmware/pxe/boot.ipxe.in" >"$OUT/pxe/boot.ipxe.in.new"
-install_if_changed "$OUT/pxe/boot.ipxe.in.new" "$OUT/pxe/boot.ipxe.in"
-# boot.ipxe: a stand-alone node from plain TFTP/HTTP (no controller: no cairn.* keys).
-base=${PXE_BASE:-tftp://\${next-server\}}
-sed -e '/^# /d' -e "s|@BASE@|$base|g" -e "s| @CAIRN_ARGS@||" "$OUT/pxe/boot.ipxe.in" >"$OUT/pxe/boot.ipxe.new"
-install_if_changed "$OUT/pxe/boot.ipxe.new" "$OUT/pxe/boot.ipxe"
-ln -sfn "$BOARD/pxe" "$IMG/pxe.new" && mv -Tf "$IMG/pxe.new" "$IMG/pxe"
-
 # --- 6. the manifest -----------------------------------------------------------------------
 sha() { sha256sum "$1" | cut -d' ' -f1; }
-bbver=$(sed -n 's/^busybox \([^ ]*\) .*/\1/p' "$BUILD/deps/musl/VERSIONS" 2>/dev/null)
+bbver=$(sed -n 's/^busybox \([^ ]*\) .*/\1/p' "$DEPS/musl/VERSIONS" 2>/dev/null)
 {
 	echo "# Cairn node image manifest — board $BOARD (written by image/build.sh)"
 	echo "# component  version  origin"
 	echo "xen         $(dpkg-deb -f "$xdeb" Version)  Debian binary package $(dpkg-deb -f "$xdeb" Package) ($(basename "$xdeb"))"
 	echo "linux       $(dpkg-deb -f "$kdeb" Version)  Debian binary package $(dpkg-deb -f "$kdeb" Package) ($(basename "$kdeb")), kernel $KVER"
 	echo "busybox     ${bbver:-${BUSYBOX_VERSION:-unknown}}  Debian source package busybox, built with musl-gcc, config rootfs/busybox.config"
-	grep -v '^#' "$BUILD/deps/musl/VERSIONS" 2>/dev/null | grep -v '^busybox ' | awk '{ printf "%-11s %s  %s\n", $1, $2, ($1 == "musl" || $1 == "gcc") ? "Debian toolchain package" : "Debian source package, static musl library (build/deps/musl/VERSIONS)" }'
+	grep -v '^#' "$DEPS/musl/VERSIONS" 2>/dev/null | grep -v '^busybox ' | awk '{ printf "%-11s %s  %s\n", $1, $2, ($1 == "musl" || $1 == "gcc") ? "Debian toolchain package" : "Debian source package, static musl library (build/deps/musl/VERSIONS)" }'
 	echo "storagefsd  $(git -C "$REPO" describe --always --dirty 2>/dev/null || echo unknown)  this repository, static musl"
 	echo "kernel modules: $(grep -c '\.ko$' "$OUT/rootfs.list") ($(sed -n 's|.*lib/modules/[^/]*/.*/\([^/]*\)\.ko$|\1|p' "$OUT/rootfs.list" | tr '\n' ' '))"
 	echo "xen args:   $XEN_ARGS"
 	echo "dom0 args:  $DOM0_ARGS"
+	echo "esp:        EFI/BOOT/{BOOTX64.EFI,BOOTX64.cfg,vmlinuz,initrd.img} EFI/CAIRN/{xen,boot.ipxe.in} (= pxe/xen, pxe/boot.ipxe.in)"
 	echo "SOURCE_DATE_EPOCH=$SOURCE_DATE_EPOCH"
 	echo "# sha256  size  artifact"
 	for f in disk.img disk.img.zst initrd.img pxe/xen pxe/vmlinuz pxe/boot.ipxe BOOTX64.cfg; do
@@ -185,4 +198,5 @@ bbver=$(sed -n 's/^busybox \([^ ]*\) .*/\1/p' "$BUILD/deps/musl/VERSIONS" 2>/dev
 mib() { awk -v b="$1" 'BEGIN { printf "%.1f MiB", b / 1048576 }'; }
 log "board $BOARD done in $((SECONDS - t0)) s: $OUT"
 log "  disk.img     $(mib "$(stat -c %s "$OUT/disk.img")") raw, $(mib "$(du -B1 "$OUT/disk.img" | cut -f1)") allocated; disk.img.zst $(mib "$(stat -c %s "$OUT/disk.img.zst")")"
+log "  ESP          $(mib "$esp_used") of files in $ESP_MIB MiB (ESP_MIB)"
 log "  initrd.img   $(mib "$(stat -c %s "$OUT/initrd.img")") (zstd; $(grep -c '\.ko$' "$OUT/rootfs.list") modules), vmlinuz $(mib "$(stat -c %s "$VMLINUZ")"), xen.efi $(mib "$(stat -c %s "$XEN_EFI")")"

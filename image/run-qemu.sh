@@ -6,13 +6,15 @@
 #                      files, made with mkfs.ext4 -L cairn-dataN the first time, then reused
 #   DISK_SIZE=8G       size of new data disks
 #   S3_PORT=9000       host port forwarded (127.0.0.1 only) to the node's S3 port
+#   EXTRA_HOSTFWD="tcp:127.0.0.1:17443-:7443 ..."  more user-network forwards (QEMU's hostfwd=
+#                      syntax, space-separated), e.g. a seed node's controller and boot ports
 #   KVM=1              use KVM (off by default: Xen inside KVM fails on these machines)
 #   SERIAL=stdio       the console on this terminal (Ctrl-a x quits QEMU, Ctrl-a c: monitor);
 #   SERIAL=socket:PATH the console on a unix socket (server), copied to SERIAL_LOG if set
 #   QEMU_EXTRA="..."   more QEMU arguments
 #   DRY_RUN=1          print the QEMU command line and exit
 set -euo pipefail
-[[ $# -eq 2 ]] || { sed -n '2,14p' "$0" >&2; exit 2; }
+[[ $# -eq 2 ]] || { sed -n '2,16p' "$0" >&2; exit 2; }
 REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 # shellcheck source=image/lib.sh
 . "$REPO/image/lib.sh"
@@ -67,8 +69,10 @@ else cmd+=(-device ide-hd,drive=boot,bootindex=0); fi
 for i in 1 2 3 4; do
 	cmd+=(-drive "file=$RUN_DIR/disk$i.img,format=raw,if=$disk_if,cache=writeback")
 done
+netdev="user,id=n0,hostfwd=tcp:127.0.0.1:$S3_PORT-:$BOARD_S3_PORT"
+for f in ${EXTRA_HOSTFWD:-}; do netdev="$netdev,hostfwd=$f"; done
 # shellcheck disable=SC2206
-cmd+=(-netdev "user,id=n0,hostfwd=tcp:127.0.0.1:$S3_PORT-:$BOARD_S3_PORT" -device "$nic,netdev=n0"
+cmd+=(-netdev "$netdev" -device "$nic,netdev=n0"
 	$BOARD_QEMU_DEVICES "${serial[@]}" ${QEMU_EXTRA:-})
 
 if [[ -n ${DRY_RUN:-} ]]; then

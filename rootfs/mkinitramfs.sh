@@ -29,7 +29,7 @@ kver=$(ls "$ktree/lib/modules")
 stage=$(mktemp -d "${out%/*}/.rootfs.XXXXXX")
 trap 'rm -rf "$stage"' EXIT
 umask 022
-mkdir -p "$stage"/{bin,sbin,usr/bin,usr/sbin,etc/cairn,proc,sys,dev,run,tmp,root,data,var,mnt,lib/modules}
+mkdir -p "$stage"/{bin,sbin,usr/bin,usr/sbin,etc/cairn,proc,sys,dev,run,tmp,root,data,boot,var,mnt,lib/modules}
 chmod 700 "$stage/root"
 chmod 1777 "$stage/tmp"
 ln -s /run "$stage/var/run"

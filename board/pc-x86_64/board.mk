@@ -8,8 +8,9 @@ BOARD_DOM0_MEM    := 1024M,max:1024M
 BOARD_DOM0_VCPUS  := 4
 BOARD_DOM0_ARGS   :=
 BOARD_BOOTLOADER  := xen-efi
-# SATA/SAS (ahci, sd_mod), NVMe, the common server NICs, ext4. Not yet booted on hardware.
-BOARD_MODULES     := ahci sd_mod nvme e1000e igb ixgbe i40e r8169 tg3 bnxt_en crc32c_generic crc32c-intel ext4
+# SATA/SAS (ahci, sd_mod), NVMe, the common server NICs, ext4; vfat + nls_cp437 + nls_ascii
+# for the ESP (read-only at /boot: the PXE bundle a seed node serves). Not yet booted on hardware.
+BOARD_MODULES     := ahci sd_mod nvme e1000e igb ixgbe i40e r8169 tg3 bnxt_en crc32c_generic crc32c-intel ext4 vfat nls_cp437 nls_ascii
 BOARD_DISK_WAIT   := sd
 BOARD_NIC         := eth0
 BOARD_DATA_LABEL  := cairn-data

@@ -19,7 +19,9 @@ BOARD_BOOTLOADER  := xen-efi
 # costs ~1 s).
 # virtio_rng: QEMU's virtio-rng-pci seeds the kernel's random generator at once (TCG has no
 # RDRAND), so first-boot key generation does not wait for jitter entropy.
-BOARD_MODULES     := virtio_pci virtio_rng virtio_blk virtio_net crc32c_generic ext4
+# vfat + nls_cp437 + nls_ascii (FAT's default codepage and iocharset): the ESP, mounted
+# read-only at /boot, where a seed node finds the PXE bundle it serves (cairn-seed).
+BOARD_MODULES     := virtio_pci virtio_rng virtio_blk virtio_net crc32c_generic ext4 vfat nls_cp437 nls_ascii
 # rcS waits (up to 2 s) for a block device whose name matches this before scanning for disks.
 BOARD_DISK_WAIT   := vd
 BOARD_NIC         := eth0

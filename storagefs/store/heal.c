@@ -1,7 +1,10 @@
 /* heal.c — repairing one key across its disks: find the newest version, verify each placed
  * replica end to end, copy a verified replica onto the placed disks that lack it (temp
  * files, fsync, one transaction that lands only if nothing newer arrived), drop stale
- * copies on other disks, and purge a tombstone that every disk agrees on. */
+ * copies on other disks, and purge a tombstone that every disk agrees on. And the
+ * rebuild's copies onto a new disk: one copy read (verified) per key, written with direct
+ * I/O, committed in batches (the files' fsyncs, one tmp-directory fsync and one transaction
+ * per disk and batch). */
 #include "store_int.h"
 
 #include <errno.h>
@@ -366,8 +369,8 @@ static int hb_keep_fd(struct heal_batch *b, struct vol *v, int fd)
 	int rc = 0;
 
 	if (b->nopen < HB_FILES) {
-		/* Start the write-back now, so that the commit's fsyncs find it done and one
-		 * journal commit covers the batch's files. */
+		/* Start the write-back of what went through the page cache now, so that the
+		 * commit's fsyncs find it done and one journal commit covers the batch. */
 		sync_file_range(fd, 0, 0, SYNC_FILE_RANGE_WRITE);
 		b->fd_v[b->nopen] = v;
 		b->fds[b->nopen++] = fd;
@@ -531,7 +534,7 @@ static int hb_commit_vol(struct heal_batch *b, struct vol *v, struct heal_tally 
 {
 	bool uncertain = false;
 	int64_t copies = 0, bytes = 0;
-	int rc = hb_sync(b, v);
+	int rc = vol_online(v) ? hb_sync(b, v) : -ENODEV;	/* gone meanwhile: none lands */
 
 	if (!rc)
 		rc = hb_tx(b, v, &uncertain);
@@ -558,8 +561,7 @@ static int hb_commit_vol(struct heal_batch *b, struct vol *v, struct heal_tally 
 	t->bytes += bytes;
 	if (rc) {
 		t->errors++;
-		log_warnx("store_rebuild_commit vol=%s copies=%d rc=%d%s", v->path, b->n, rc,
-			  uncertain ? " uncertain=1" : "");
+		log_warnx("store_rebuild_commit vol=%s rc=%d uncertain=%d", v->path, rc, uncertain);
 		vol_fault(v, rc, "rebuild");
 	}
 	log_debug("store_rebuild_batch vol=%s copies=%lld bytes=%lld rc=%d", v->path,

@@ -2,8 +2,10 @@
  * within an I/O budget and repairs every key it meets (store_heal: verify every placed
  * replica, restore missing or corrupt ones, purge agreed tombstones). Its position is
  * checkpointed in the index (table scrub) so a restart resumes; progress is logged. A
- * rebuild (a replaced disk) is a pass whose walks all start over, with its own progress;
- * a disk that returns or is replaced wakes the scrubber from its rest. */
+ * rebuild (a replaced disk) is a pass whose walks all start over, with its own progress,
+ * that copies what only the new disks lack in batches (heal_batch, one copy verified) and
+ * leaves the other copies' verification to the regular passes after it; a disk that
+ * returns or is replaced wakes the scrubber from its rest. */
 #include "store_int.h"
 
 #include <errno.h>

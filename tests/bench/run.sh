@@ -343,7 +343,9 @@ if [[ -x $SFS_BIN ]] && ((REBUILD_GIB > 0)); then
 		bench rb_prep_4k $RB_S3 --op prepare --size 4k --objects 16 --concurrency 4
 		bench rb_prep_1m $RB_S3 --op prepare --size 1m --objects $((REBUILD_GIB * 1024)) --concurrency 4
 		sfs_stop
-		rm -rf "$RB/d1" && mkdir "$RB/d1"
+		# A new disk: the old files are moved aside and deleted after the rebuild, so ext4 is
+		# not still busy with ~1000 just-freed inodes while the rebuild creates files.
+		mv "$RB/d1" "$RB/d1.old" && mkdir "$RB/d1"
 		log "rebuild: fio read+write of $REBUILD_GIB GiB"
 		read -r FIOCP_MBPS FIOCP_SECS < <(fio_copy $((REBUILD_GIB << 30)))
 		out "fio-copy         read+write bs=1m size=${REBUILD_GIB}g end_fsync=1 MBps=${FIOCP_MBPS:-?} secs=${FIOCP_SECS:-?}"
@@ -385,6 +387,7 @@ if [[ -x $SFS_BIN ]] && ((REBUILD_GIB > 0)); then
 			bench rb_verify $RB_S3 --op get --size 1m --concurrency 4 --objects $((REBUILD_GIB * 1024)) --requests $((REBUILD_GIB * 1024)) --verify
 			sfs_stop
 		fi
+		rm -rf "$RB/d1.old"
 	fi
 	[[ ${BENCH_KEEP:-0} == 1 ]] || rm -rf "$RB"
 fi

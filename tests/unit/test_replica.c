@@ -836,3 +836,202 @@ TEST(replica_runtime_disk_moved)
 	store_close(fx.st);
 	free(data);
 }
+
+/* --- the rebuild's copies --- */
+
+/* 1 when vol's copy of key has exactly want's bytes in its (one) data file. */
+static int copy_is(const char *vol, const char *key, const unsigned char *want, size_t len)
+{
+	unsigned char *got = malloc(len + 1);
+	char path[512];
+	int fd, ok = 0;
+
+	if (data_path(vol, key, path, sizeof(path)) == 0 && (fd = open(path, O_RDONLY)) >= 0) {
+		ok = read(fd, got, len + 1) == (ssize_t)len && memcmp(got, want, len) == 0;
+		close(fd);
+	}
+	free(got);
+	return ok;
+}
+
+static int flip_byte(const char *vol, const char *key, off_t off)
+{
+	char path[512];
+	unsigned char b;
+	int fd, rc = -1;
+
+	if (data_path(vol, key, path, sizeof(path)) || (fd = open(path, O_RDWR)) < 0)
+		return -1;
+	if (pread(fd, &b, 1, off) == 1) {
+		b ^= 0x20;
+		rc = pwrite(fd, &b, 1, off) == 1 ? 0 : -1;
+	}
+	close(fd);
+	return rc;
+}
+
+static long long dir_files(const char *dir)
+{
+	char cmd[600];
+	long long n = -1;
+	FILE *f;
+
+	snprintf(cmd, sizeof(cmd), "find '%s' -type f | wc -l", dir);
+	if ((f = popen(cmd, "r"))) {
+		if (fscanf(f, "%lld", &n) != 1)
+			n = -1;
+		pclose(f);
+	}
+	return n;
+}
+
+/* A rebuild pass reads (and verifies) one copy per key, the first placed one: a bad source
+ * sends the key to the full repair (both copies verified, the good one copied, the bad one
+ * restored); a bad copy that was not the source is left to the regular pass after it. */
+TEST(replica_rebuild_reads_one_copy)
+{
+	unsigned char *data = malloc(RBIG);
+	struct place_item it[3];
+	int src[8], other[8];
+	char cmd[600], key[16];
+	struct rfx fx;
+	bool on[RDIRS];
+
+	pattern(data, RBIG, 10);
+	CHECK_INT(rfx_open(&fx, 3, 3, 2), 0);
+	CHECK_INT(store_bucket_create(fx.st, "b"), 0);
+	for (int i = 0; i < 8; i++) {
+		snprintf(key, sizeof(key), "k%d", i);
+		CHECK_INT(rput(fx.st, key, data, RBIG), 0);
+	}
+	store_close(fx.st);
+	for (int i = 0; i < 3; i++)	/* one file system: equal weights */
+		it[i] = (struct place_item){ .seed = label_place(fx.dirs[i]), .weight = 1 };
+	for (int i = 0; i < 8; i++) {
+		int order[3], n = snprintf(key, sizeof(key), "k%d", i);
+
+		place_rank(place_hash("b", key, (size_t)n), it, 3, order);
+		src[i] = order[0] == 1 ? order[1] : order[0];	/* disk 1 is replaced below */
+		other[i] = 2 - src[i];
+		/* even keys: the source copy is bad; odd keys: the other one */
+		CHECK_INT(flip_byte(fx.dirs[i % 2 ? other[i] : src[i]], key, STORE_BLOCK + 9), 0);
+	}
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", fx.dirs[1]);
+	CHECK_INT(system(cmd), 0);
+	CHECK_INT(store_open(&fx.cfg, &fx.st), 0);
+	CHECK_INT(store_scrub_once(fx.st), 0);	/* the rebuild pass */
+	for (int i = 0; i < 8; i++) {
+		snprintf(key, sizeof(key), "k%d", i);
+		CHECK_INT(rows_of(&fx, 3, key, on), 3);
+		CHECK(copy_is(fx.dirs[1], key, data, RBIG));
+		CHECK(copy_is(fx.dirs[src[i]], key, data, RBIG));
+		CHECK_INT(copy_is(fx.dirs[other[i]], key, data, RBIG), i % 2 == 0);
+	}
+	CHECK_INT(store_scrub_once(fx.st), 0);	/* a regular pass: every copy verified */
+	for (int i = 0; i < 8; i++) {
+		snprintf(key, sizeof(key), "k%d", i);
+		for (int d = 0; d < 3; d++)
+			CHECK(copy_is(fx.dirs[d], key, data, RBIG));
+	}
+	store_close(fx.st);
+	free(data);
+}
+
+/* Of k00..k39 and mp, how many the same scrub walk repairs as key, with disk 1 replaced:
+ * the walk of disk 0 or 2, whichever ranks first for the key. */
+static int same_walk(struct rfx *fx, const char *key)
+{
+	struct place_item it[3];
+	int n = 0, mine = -1;
+
+	for (int i = 0; i < 3; i++)
+		it[i] = (struct place_item){ .seed = label_place(fx->dirs[i]), .weight = 1 };
+	for (int k = -1; k <= 40; k++) {
+		char name[16];
+		int order[3], len = k < 0 ? snprintf(name, sizeof(name), "%s", key) : k == 40 ?
+			  snprintf(name, sizeof(name), "mp") : snprintf(name, sizeof(name), "k%02d", k);
+		int walk;
+
+		place_rank(place_hash("b", name, (size_t)len), it, 3, order);
+		walk = order[0] == 1 ? order[1] : order[0];
+		if (k < 0)
+			mine = walk;
+		else
+			n += walk == mine;
+	}
+	return n;
+}
+
+/* The rebuild commits its copies in batches (one transaction per disk): a transaction that
+ * fails lands none of its rows and leaves no temp file; the keys are copied by the next
+ * pass. A crash after such a commit, before the renames, is finished by recovery. */
+TEST(replica_rebuild_batch_fails_whole)
+{
+	size_t big = STORE_PART_MIN + 1000;
+	unsigned char *data = malloc(big + 5000);
+	struct store_mpu_part parts[2] = { { .part_no = 1 }, { .part_no = 2 } };
+	char uid[STORE_UPLOAD_ID_MAX + 1], key[16], tmp[300], cmd[900];
+	struct store_objinfo out;
+	struct rfx fx;
+	bool on[RDIRS];
+
+	pattern(data, big + 5000, 11);
+	CHECK_INT(rfx_open(&fx, 3, 3, 2), 0);
+	CHECK_INT(store_bucket_create(fx.st, "b"), 0);
+	for (int i = 0; i < 40; i++) {
+		snprintf(key, sizeof(key), "k%02d", i);
+		CHECK_INT(rput(fx.st, key, data, i % 3 == 0 ? RBIG : i % 3 == 1 ? 300 : 0), 0);
+	}
+	CHECK_INT(store_mpu_create(fx.st, "b", "mp", 2, "", 0, uid), 0);
+	for (int i = 0; i < 2; i++) {	/* a 2-segment object, the first over a MiB */
+		struct store_objinfo info = { .size = 0 };
+		struct store_put *p;
+
+		CHECK_INT(store_part_begin(fx.st, "b", uid, i + 1, &p), 0);
+		CHECK_INT(store_put_write(p, data + (i ? big : 0), i ? 5000 : big), 0);
+		snprintf(info.etag, sizeof(info.etag), "p%d", i);
+		snprintf(parts[i].etag, sizeof(parts[i].etag), "p%d", i);
+		CHECK_INT(store_put_commit(p, &info), 0);
+	}
+	CHECK_INT(store_mpu_complete(fx.st, "b", uid, parts, 2, &out), 0);
+	store_close(fx.st);
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", fx.dirs[1]);
+	CHECK_INT(system(cmd), 0);
+	CHECK_INT(store_open(&fx.cfg, &fx.st), 0);
+	/* the new disk's index refuses one row: its whole batch must roll back */
+	CHECK_INT(q_exec(fx.dirs[1], "CREATE TRIGGER boom BEFORE INSERT ON objects"
+		  " WHEN NEW.key = CAST('k03' AS BLOB) BEGIN SELECT RAISE(ABORT, 'boom'); END"),
+		  SQLITE_OK);
+	CHECK_INT(store_scrub_once(fx.st), 0);
+	CHECK_INT(rows_of(&fx, 3, "k03", on), 2);
+	CHECK(!on[1]);
+	/* the batch of the walk that met k03 (disk 0's or disk 2's, whichever ranks first)
+	 * landed nothing, the other walk's batch everything */
+	CHECK_INT(q_int(fx.dirs[1], "SELECT count(*) FROM objects"), 41 - same_walk(&fx, "k03"));
+	snprintf(tmp, sizeof(tmp), "%s/.cairn/tmp", fx.dirs[1]);
+	CHECK_INT(dir_files(tmp), 0);
+	snprintf(cmd, sizeof(cmd), "%s/data", fx.dirs[1]);
+	CHECK_INT(dir_files(cmd), q_int(fx.dirs[1], "SELECT count(*) FROM files"));
+	CHECK_INT(q_exec(fx.dirs[1], "DROP TRIGGER boom"), SQLITE_OK);
+	CHECK_INT(store_scrub_once(fx.st), 0);	/* the next pass copies the rest */
+	CHECK_INT(q_int(fx.dirs[1], "SELECT count(*) FROM objects"), 41);
+	store_close(fx.st);
+	/* committed, renames lost: recovery puts the files in place */
+	snprintf(cmd, sizeof(cmd), "find '%s/data' -type f -exec mv {} '%s' ';'", fx.dirs[1], tmp);
+	CHECK_INT(system(cmd), 0);
+	CHECK(dir_files(tmp) > 10);
+	CHECK_INT(store_open(&fx.cfg, &fx.st), 0);
+	CHECK_INT(dir_files(tmp), 0);
+	/* the new disk alone serves every object */
+	CHECK_INT(pull_disk(&fx, 0, false), 0);
+	CHECK_INT(pull_disk(&fx, 2, false), 0);
+	for (int i = 0; i < 40; i++) {
+		snprintf(key, sizeof(key), "k%02d", i);
+		CHECK_INT(rcheck(fx.st, key, data, i % 3 == 0 ? RBIG : i % 3 == 1 ? 300 : 0), 0);
+	}
+	CHECK_INT(rcheck(fx.st, "mp", data, big + 5000), 0);
+	CHECK_INT(pull_disk(&fx, 0, true), 0);
+	CHECK_INT(pull_disk(&fx, 2, true), 0);
+	store_close(fx.st);
+	free(data);
+}
