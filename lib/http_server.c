@@ -4,6 +4,7 @@
 #include "http.h"
 #include "ev.h"
 #include "log.h"
+#include "netaddr.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -42,7 +43,7 @@
 #define BODYF_MIN		256	/* first guess for http_resp_bodyf() */
 #define STREAM_CHUNK_MAX	(1 << 20)	/* bytes asked of a body source per call */
 #define DISCARD_MAX		4096	/* request bytes read off a refused connection */
-#define ADDR_MAX		(INET6_ADDRSTRLEN + 8)
+#define ADDR_MAX		NET_ADDR_MAX
 #define DATE_MAX		64
 #define THREAD_NAME_MAX		16
 
@@ -1182,28 +1183,6 @@ int http_conn_post(struct http_conn *c, void (*fn)(struct http_conn *c, void *ar
 
 /* --- accepting --- */
 
-static void peer_name(const struct sockaddr_storage *ss, char *buf, size_t len)
-{
-	char host[INET6_ADDRSTRLEN] = "?";
-	unsigned port = 0;
-
-	if (ss->ss_family == AF_INET) {
-		const struct sockaddr_in *sin = (const struct sockaddr_in *)ss;
-
-		inet_ntop(AF_INET, &sin->sin_addr, host, sizeof(host));
-		port = ntohs(sin->sin_port);
-		snprintf(buf, len, "%s:%u", host, port);
-	} else if (ss->ss_family == AF_INET6) {
-		const struct sockaddr_in6 *sin6 = (const struct sockaddr_in6 *)ss;
-
-		inet_ntop(AF_INET6, &sin6->sin6_addr, host, sizeof(host));
-		port = ntohs(sin6->sin6_port);
-		snprintf(buf, len, "[%s]:%u", host, port);
-	} else {
-		snprintf(buf, len, "unknown");
-	}
-}
-
 /* Over max_conns: a best-effort 503 on the fresh socket, which has room for it. */
 static void reject_busy(struct loop *l, int fd)
 {
@@ -1239,7 +1218,7 @@ static void conn_accept(struct loop *l, int fd, const struct sockaddr_storage *s
 	if (!(c = conn_alloc(l)))
 		goto fail;
 	c->io = (struct ev_io){ fd, conn_on_event };
-	peer_name(ss, c->peer, sizeof(c->peer));
+	net_addr_str(ss, c->peer, sizeof(c->peer));
 	if (ev_add(l->ev, &c->io, EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET) < 0) {
 		conn_destroy(c);
 		goto fail;
@@ -1407,99 +1386,6 @@ static int loop_init(struct http_server *srv, struct loop *l, int idx)
 
 /* --- addresses and listeners --- */
 
-static int parse_port(const char *s, in_port_t *port)
-{
-	char *end;
-	long v;
-
-	if (*s < '0' || *s > '9')
-		return -EINVAL;
-	v = strtol(s, &end, 10);
-	if (*end || v > 65535)
-		return -EINVAL;
-	*port = htons((in_port_t)v);
-	return 0;
-}
-
-/* "127.0.0.1:9000", "[::1]:9000", "localhost:9000", ":9000" (all interfaces). */
-static int parse_listen(const char *s, struct sockaddr_storage *ss, socklen_t *sl)
-{
-	struct sockaddr_in *sin = (struct sockaddr_in *)ss;
-	struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *)ss;
-	const char *colon = strrchr(s, ':');
-	char host[INET6_ADDRSTRLEN];
-	size_t hlen;
-
-	memset(ss, 0, sizeof(*ss));
-	if (!colon)
-		return -EINVAL;
-	hlen = (size_t)(colon - s);
-	if (hlen >= 2 && s[0] == '[' && s[hlen - 1] == ']') {
-		s++;
-		hlen -= 2;
-	}
-	if (hlen >= sizeof(host))
-		return -EINVAL;
-	memcpy(host, s, hlen);
-	host[hlen] = 0;
-	if (!hlen || !strcmp(host, "*") || !strcmp(host, "::")) {
-		sin6->sin6_family = AF_INET6;	/* dual-stack "any"; v4 fallback at bind */
-		sin6->sin6_addr = in6addr_any;
-		*sl = sizeof(*sin6);
-		return parse_port(colon + 1, &sin6->sin6_port);
-	}
-	if (!strcmp(host, "localhost"))
-		strcpy(host, "127.0.0.1");
-	if (inet_pton(AF_INET, host, &sin->sin_addr) == 1) {
-		sin->sin_family = AF_INET;
-		*sl = sizeof(*sin);
-		return parse_port(colon + 1, &sin->sin_port);
-	}
-	if (inet_pton(AF_INET6, host, &sin6->sin6_addr) == 1) {
-		sin6->sin6_family = AF_INET6;
-		*sl = sizeof(*sin6);
-		return parse_port(colon + 1, &sin6->sin6_port);
-	}
-	return -EINVAL;
-}
-
-/* The IPv6 "any" address falls back to IPv4 where the kernel has no IPv6. */
-static int any_to_v4(struct sockaddr_storage *ss, socklen_t *sl)
-{
-	struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *)ss;
-	struct sockaddr_in sin = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_ANY) };
-
-	if (ss->ss_family != AF_INET6 || memcmp(&sin6->sin6_addr, &in6addr_any, sizeof(in6addr_any)))
-		return -EAFNOSUPPORT;
-	sin.sin_port = sin6->sin6_port;
-	memset(ss, 0, sizeof(*ss));
-	memcpy(ss, &sin, sizeof(sin));
-	*sl = sizeof(sin);
-	return 0;
-}
-
-static int listen_socket(struct sockaddr_storage *ss, socklen_t *sl)
-{
-	int one = 1, zero = 0, err;
-	int fd = socket(ss->ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-
-	if (fd < 0 && errno == EAFNOSUPPORT && any_to_v4(ss, sl) == 0)
-		fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-	if (fd < 0)
-		return -errno;
-	if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) < 0 ||
-	    setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one)) < 0 ||
-	    (ss->ss_family == AF_INET6 &&
-	     setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &zero, sizeof(zero)) < 0) ||
-	    bind(fd, (struct sockaddr *)ss, *sl) < 0 || listen(fd, LISTEN_BACKLOG) < 0) {
-		err = -errno;
-		if (close(fd) < 0)
-			log_warn("http_listen_close_failed");
-		return err;
-	}
-	return fd;
-}
-
 int http_server_listen(struct http_server *srv)
 {
 	struct sockaddr_storage ss;
@@ -1508,7 +1394,7 @@ int http_server_listen(struct http_server *srv)
 
 	if (srv->listening)
 		return 0;
-	err = parse_listen(srv->listen_str, &ss, &sl);
+	err = net_parse_listen(srv->listen_str, &ss, &sl);
 	if (err < 0) {
 		log_errorx("http_listen_bad_address listen=%s", srv->listen_str);
 		return err;
@@ -1516,18 +1402,15 @@ int http_server_listen(struct http_server *srv)
 	for (int i = 0; i < srv->nloops; i++) {
 		struct loop *l = &srv->loops[i];
 
-		if ((err = loop_init(srv, l, i)) < 0 || (err = listen_socket(&ss, &sl)) < 0)
+		/* With port 0 the first bind picks the port (written back): the others share it. */
+		if ((err = loop_init(srv, l, i)) < 0 ||
+		    (err = net_listen(&ss, &sl, LISTEN_BACKLOG, NET_NONBLOCK | NET_REUSEPORT)) < 0)
 			goto out;
 		l->lio.fd = err;
-		/* With port 0 the first bind picks the port; the others share it. */
-		if (i == 0 && getsockname(l->lio.fd, (struct sockaddr *)&ss, &sl) < 0) {
-			err = -errno;
-			goto out;
-		}
 		if ((err = ev_add(l->ev, &l->lio, EPOLLIN)) < 0)
 			goto out;
 	}
-	peer_name(&ss, srv->addr, sizeof(srv->addr));
+	net_addr_str(&ss, srv->addr, sizeof(srv->addr));
 	srv->listening = true;
 	log_info("http_listen addr=%s threads=%d", srv->addr, srv->nloops);
 	return 0;

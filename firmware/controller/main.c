@@ -4,7 +4,6 @@
  * silent nodes, until SIGTERM. Wiring only: the work is in ctl_state.c (model, map,
  * journal), ctl_api.c (API), ctl_boot.c, ctl_ident.c. */
 #include <errno.h>
-#include <netdb.h>
 #include <poll.h>
 #include <pthread.h>
 #include <signal.h>
@@ -18,6 +17,7 @@
 
 #include "../../lib/config.h"
 #include "../../lib/log.h"
+#include "../../lib/netaddr.h"
 #include "../../lib/tls.h"
 #include "ctl_api.h"
 #include "ctl_boot.h"
@@ -194,62 +194,6 @@ static void conn_start(struct server *srv, int fd, int boot)
 	pthread_attr_destroy(&attr);
 }
 
-/* "host:port", "[v6]:port" or ":port" into host (NULL: any) and port. */
-static int split_addr(const char *addr, char host[CTL_LISTEN_MAX], const char **port)
-{
-	const char *colon = strrchr(addr, ':');
-	size_t n;
-
-	if (!colon || !colon[1] || strlen(addr) >= CTL_LISTEN_MAX)
-		return -EINVAL;
-	n = (size_t)(colon - addr);
-	if (n >= 2 && addr[0] == '[' && addr[n - 1] == ']') {
-		addr++;
-		n -= 2;
-	}
-	memcpy(host, addr, n);
-	host[n] = 0;
-	*port = colon + 1;
-	return 0;
-}
-
-/* A listening socket on addr; its actual address ("ip:port") into bound. */
-static int listen_on(const char *addr, char bound[CTL_LISTEN_MAX])
-{
-	struct addrinfo hints = { .ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM,
-				  .ai_flags = AI_PASSIVE | AI_NUMERICHOST };
-	struct addrinfo *ai = NULL;
-	struct sockaddr_storage ss;
-	socklen_t sl = sizeof(ss);
-	char host[CTL_LISTEN_MAX], h[64], p[16];
-	const char *port;
-	int fd = -1, one = 1, err;
-
-	if (split_addr(addr, host, &port) || getaddrinfo(host[0] ? host : NULL, port, &hints, &ai))
-		return -EINVAL;
-	fd = socket(ai->ai_family, ai->ai_socktype | SOCK_CLOEXEC, 0);
-	if (fd < 0 || setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) < 0 ||
-	    bind(fd, ai->ai_addr, ai->ai_addrlen) < 0 || listen(fd, 64) < 0 ||
-	    getsockname(fd, (struct sockaddr *)&ss, &sl) < 0) {
-		err = -errno;
-		goto out_close;
-	}
-	err = getnameinfo((struct sockaddr *)&ss, sl, h, sizeof(h), p, sizeof(p),
-			  NI_NUMERICHOST | NI_NUMERICSERV);
-	if (err) {
-		err = -EINVAL;
-		goto out_close;
-	}
-	snprintf(bound, CTL_LISTEN_MAX, strchr(h, ':') ? "[%s]:%s" : "%s:%s", h, p);
-	freeaddrinfo(ai);
-	return fd;
-out_close:
-	if (fd >= 0)
-		close(fd);
-	freeaddrinfo(ai);
-	return err;
-}
-
 static void accept_loop(struct server *srv, int api_fd, int boot_fd)
 {
 	struct pollfd pf[2] = { { .fd = api_fd, .events = POLLIN }, { .fd = boot_fd, .events = POLLIN } };
@@ -383,9 +327,9 @@ static int serve(const struct ctl_ident *id)
 	err = servers_new(srv, id);
 	if (err)
 		goto out;
-	api_fd = err = listen_on(cfg.listen, api_addr);
+	api_fd = err = net_listen_str(cfg.listen, 64, 0, api_addr);
 	if (err >= 0 && cfg.boot_listen)
-		boot_fd = err = listen_on(cfg.boot_listen, boot_addr);
+		boot_fd = err = net_listen_str(cfg.boot_listen, 64, 0, boot_addr);
 	if (err < 0) {
 		log_errorx("ctl_listen_failed listen=%s boot_listen=%s err=%d msg=\"%s\"", cfg.listen,
 			   cfg.boot_listen ? cfg.boot_listen : "-", err, strerror(-err));
