@@ -15,6 +15,7 @@
 #include "../lib/workq.h"
 #include "auth/sigv4.h"
 #include "cluster/cmap_sync.h"
+#include "cluster/cstore.h"
 #include "cluster/iapi.h"
 #include "cluster/ident.h"
 #include "s3/s3.h"
@@ -122,8 +123,12 @@ static void usage(FILE *out)
 		"Cluster (docs/CLUSTER.md; being built): --cluster DIR loads the node's identity and\n"
 		"the last cluster map, keeps the map current from the controller named in node.json\n"
 		"(long poll), and serves the internal API (replicas, tombstones, row listings,\n"
-		"buckets) to the map's nodes on --internal-listen. The S3 API does not use the\n"
-		"cluster yet: it still serves this node's disks only.\n"
+		"buckets) to the map's nodes on --internal-listen. Any node then serves any S3\n"
+		"request: writes reach W of the key's R owner nodes (the map's replicas and\n"
+		"write_quorum) before they are acknowledged, reads come from the owner holding the\n"
+		"newest version, listings merge every node's. --replicas is then the copies on this\n"
+		"node's disks (default 1), and the local scrubber is off (it would purge tombstones\n"
+		"the other nodes still need).\n"
 		"\n"
 		"It logs one line 'ready listen=ADDR ...' once it accepts requests. SIGTERM or SIGINT stop\n"
 		"accepting, let in-flight requests finish (up to %d s), and exit 0.\n"
@@ -184,7 +189,8 @@ static int load_creds(struct sigv4_cred *creds)
 /* 1 <= W <= R <= disks, with the defaults filled in (R = min(3, disks), W = R/2 + 1). */
 static int check_replicas(void)
 {
-	long r = cfg.replicas ? cfg.replicas : (cfg.data.n < 3 ? cfg.data.n : 3);
+	/* In a cluster the R copies are over nodes: one per node's disks by default. */
+	long r = cfg.replicas ? cfg.replicas : cfg.cluster ? 1 : (cfg.data.n < 3 ? cfg.data.n : 3);
 	long w = cfg.write_quorum ? cfg.write_quorum : r / 2 + 1;
 
 	if (r > cfg.data.n || w > r) {
@@ -323,9 +329,9 @@ struct cluster_node {
 	struct iapi *iapi;
 };
 
-static int cluster_start(struct store *st, struct cluster_node *cn)
+/* The identity and the map, before the store opens (its disks carry the cluster id). */
+static int cluster_load(struct cluster_node *cn)
 {
-	struct iapi_config icfg = { .listen = cfg.internal_listen, .st = st };
 	int err;
 
 	if (!(cn->id = malloc(sizeof(*cn->id))))
@@ -336,6 +342,14 @@ static int cluster_start(struct store *st, struct cluster_node *cn)
 		log_errorx("cluster_start_failed controller=%s err=%d", cn->id->controller, err);
 		return err;
 	}
+	return 0;
+}
+
+static int cluster_start(struct store *st, struct cluster_node *cn)
+{
+	struct iapi_config icfg = { .listen = cfg.internal_listen, .st = st };
+	int err;
+
 	icfg.maps = cn->maps;
 	icfg.cert_pem = cn->id->cert_pem;
 	icfg.key_pem = cn->id->key_pem;
@@ -348,15 +362,29 @@ static int cluster_start(struct store *st, struct cluster_node *cn)
 	return 0;
 }
 
-/* The internal API first (its requests use the map and the store), then the map. */
-static void cluster_stop(struct cluster_node *cn)
+/* The map and the identity, once nothing uses them (the internal API has stopped, the
+ * facade's replica pushes have finished). */
+static void cluster_unload(struct cluster_node *cn)
 {
-	iapi_stop(cn->iapi);
 	cmap_sync_free(cn->maps);
 	if (cn->id)
 		explicit_bzero(cn->id, sizeof(*cn->id));
 	free(cn->id);
 	memset(cn, 0, sizeof(*cn));
+}
+
+/* The S3 layer's store: the local one, or the cluster's coordinator over it. */
+static int facade_new(struct store *st, const struct cluster_node *cn, struct cstore **out)
+{
+	struct cstore_config ccfg = { .st = st, .spool_dir = cfg.data.v[0] };
+
+	if (cn->id) {
+		ccfg.maps = cn->maps;
+		ccfg.self_id = cn->id->node_id;
+		ccfg.peer = (struct peer_cfg){ .ca_pem = cn->id->ca_pem, .cert_pem = cn->id->cert_pem,
+					       .key_pem = cn->id->key_pem };
+	}
+	return cstore_new(&ccfg, out);
 }
 
 static int serve(const struct sigv4_cred *creds, int ncreds)
@@ -366,6 +394,7 @@ static int serve(const struct sigv4_cred *creds, int ncreds)
 				     .write_quorum = (int)cfg.write_quorum,
 				     .scrub_budget_pct = (int)cfg.scrub_budget_pct };
 	struct store *st = NULL;
+	struct cstore *cs = NULL;
 	struct workq *wq = NULL;
 	struct s3_ctx *s3 = NULL;
 	struct http_server *srv = NULL;
@@ -374,17 +403,19 @@ static int serve(const struct sigv4_cred *creds, int ncreds)
 	struct sigaction sa = { .sa_handler = on_stop_signal };
 	int err;
 
-	err = store_open(&scfg, &st);
+	if (cfg.cluster && (err = cluster_load(&cn)) < 0)
+		goto out;
+	err = store_open_cluster(&scfg, cn.id ? cn.id->cluster_id : NULL, &st);
 	if (err < 0) {
 		log_errorx("store_open_failed err=%d msg=\"%s\"", err, strerror(-err));
-		return err;
+		goto out;
 	}
 	err = workq_new((int)cfg.io_threads, "io", &wq);
-	if (err < 0)
+	if (err < 0 || (err = facade_new(st, &cn, &cs)) < 0)
 		goto out;
 	struct s3_config s3cfg = {
 		.creds = creds, .ncreds = ncreds, .region = cfg.region, .domain = cfg.domain,
-		.store = st, .wq = wq,
+		.store = cs, .wq = wq,
 	};
 	err = s3_ctx_new(&s3cfg, &s3);
 	if (err < 0)
@@ -422,16 +453,20 @@ static int serve(const struct sigv4_cred *creds, int ncreds)
 	log_msg(LOG_LVL_INFO, 0, "stopped err=%d", err);
 out:
 	/* The internal API and the metrics listener read the store: they stop first. */
-	cluster_stop(&cn);
+	iapi_stop(cn.iapi);
 	metrics_stop(&ml);
 	/* Workers next: a job still running after the drain posts back to the server, which
-	 * must outlive it; the store outlives both. */
+	 * must outlive it; the store outlives both. Replica pushes still running finish
+	 * before the map goes. */
 	if (wq)
 		workq_free(wq);
 	if (srv)
 		http_server_free(srv);
 	s3_ctx_free(s3);
-	store_close(st);
+	cstore_free(cs);
+	cluster_unload(&cn);
+	if (st)
+		store_close(st);
 	return err;
 }
 

@@ -209,11 +209,11 @@ void s3_xml_owner(struct s3_req *r)
 void s3_req_release(struct s3_req *r)
 {
 	if (r->put) {
-		store_put_abort(r->put);
+		cstore_put_abort(r->put);
 		r->put = NULL;
 	}
 	if (r->obj) {
-		store_obj_close(r->obj);
+		cstore_obj_close(r->obj);
 		r->obj = NULL;
 	}
 	if (r->job) {

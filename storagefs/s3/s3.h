@@ -7,7 +7,7 @@
 
 #include "../../lib/http.h"
 #include "../auth/sigv4.h"
-#include "../store/store.h"
+#include "../cluster/cstore.h"
 
 struct workq;
 
@@ -16,7 +16,7 @@ struct s3_config {
 	int ncreds;
 	const char *region;	/* e.g. "us-east-1" */
 	const char *domain;	/* virtual-host base, e.g. "localhost": Host b.localhost = bucket b */
-	struct store *store;
+	struct cstore *store;	/* the store, through the cluster facade (cstore.h) */
 	struct workq *wq;	/* where blocking store calls run */
 };
 

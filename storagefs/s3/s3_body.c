@@ -25,7 +25,7 @@ static int body_payload(void *ctx, const char *buf, size_t len)
 			return -EFBIG;
 		}
 		md5_update(&r->md5, buf, len);
-		err = store_put_write(r->put, buf, len);
+		err = cstore_put_write(r->put, buf, len);
 		if (err < 0) {
 			log_warnx("s3_put_write_failed bucket=%s err=%d request_id=%s", r->bucket,
 				  err, r->request_id);

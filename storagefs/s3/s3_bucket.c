@@ -28,7 +28,7 @@ void s3_list_buckets(struct s3_req *r)
 	http_resp_bodyf(r->c, "<ListAllMyBucketsResult xmlns=\"http://s3.amazonaws.com/doc/2006-03-01/\">");
 	s3_xml_owner(r);
 	http_resp_bodyf(r->c, "<Buckets>");
-	err = store_bucket_list(r->s3->cfg.store, list_one, r);
+	err = cstore_bucket_list(r->s3->cfg.store, list_one, r);
 	if (err < 0)
 		log_warnx("s3_list_buckets_failed err=%d request_id=%s", err, r->request_id);
 	http_resp_bodyf(r->c, "</Buckets></ListAllMyBucketsResult>");
@@ -39,7 +39,7 @@ void s3_list_buckets(struct s3_req *r)
 static bool bucket_exists(struct s3_req *r)
 {
 	struct store_bucket b;
-	int err = store_bucket_get(r->s3->cfg.store, r->bucket, &b);
+	int err = cstore_bucket_get(r->s3->cfg.store, r->bucket, &b);
 
 	if (err == -ENOENT) {
 		s3_error(r, S3E_NO_SUCH_BUCKET);
@@ -54,7 +54,7 @@ static bool bucket_exists(struct s3_req *r)
 
 static void create_work(struct s3_req *r)
 {
-	r->job_err = store_bucket_create(r->s3->cfg.store, r->bucket);
+	r->job_err = cstore_bucket_create(r->s3->cfg.store, r->bucket);
 }
 
 static void create_done(struct s3_req *r)
@@ -130,7 +130,7 @@ void s3_head_bucket(struct s3_req *r)
 
 static void delete_work(struct s3_req *r)
 {
-	r->job_err = store_bucket_delete(r->s3->cfg.store, r->bucket);
+	r->job_err = cstore_bucket_delete(r->s3->cfg.store, r->bucket);
 }
 
 static void delete_done(struct s3_req *r)
@@ -194,14 +194,14 @@ void s3_get_bucket_acl(struct s3_req *r)
 /* Object existence for the subresource probes; false when it answered. */
 static bool object_exists(struct s3_req *r)
 {
-	struct store_obj *o;
-	int err = store_obj_open(r->s3->cfg.store, r->bucket, r->key, r->key_len, &o);
+	struct cstore_obj *o;
+	int err = cstore_obj_stat(r->s3->cfg.store, r->bucket, r->key, r->key_len, &o);
 
 	if (err < 0) {
 		s3_error(r, err == -ENOENT ? S3E_NO_SUCH_KEY : S3E_INTERNAL);
 		return false;
 	}
-	store_obj_close(o);
+	cstore_obj_close(o);
 	return true;
 }
 

@@ -58,11 +58,11 @@ static bool open_source(struct s3_req *r, char *sbucket, size_t sbucket_max)
 	}
 	memcpy(sbucket, src, (size_t)(slash - src));
 	sbucket[slash - src] = 0;
-	err = store_obj_open(r->s3->cfg.store, sbucket, slash + 1, (size_t)(src + n - slash - 1),
+	err = cstore_obj_open(r->s3->cfg.store, sbucket, slash + 1, (size_t)(src + n - slash - 1),
 			     &r->obj);
 	if (err < 0) {
 		s3_error(r, err != -ENOENT ? S3E_INTERNAL
-			    : store_bucket_get(r->s3->cfg.store, sbucket, &b) == -ENOENT
+			    : cstore_bucket_get(r->s3->cfg.store, sbucket, &b) == -ENOENT
 			    ? S3E_NO_SUCH_BUCKET : S3E_NO_SUCH_KEY);
 		return false;
 	}
@@ -78,16 +78,16 @@ static void copy_work(struct s3_req *r)
 	struct copy_job *j = r->job;
 	struct md5_ctx md5;
 	unsigned char sum[MD5_LEN];
-	struct store_put *p = r->put;
+	struct cstore_put *p = r->put;
 	int err = 0;
 
 	md5_init(&md5);
 	for (int64_t pos = j->start; pos < j->end && err == 0;) {
 		size_t n = (size_t)(j->end - pos < S3_COPY_BUF ? j->end - pos : S3_COPY_BUF);
 
-		err = store_obj_read(r->obj, pos, j->buf, n);
+		err = cstore_obj_read(r->obj, pos, j->buf, n);
 		if (err == 0)
-			err = store_put_write(p, j->buf, n);
+			err = cstore_put_write(p, j->buf, n);
 		md5_update(&md5, j->buf, n);
 		pos += (int64_t)n;
 	}
@@ -95,11 +95,11 @@ static void copy_work(struct s3_req *r)
 	hex_encode(sum, MD5_LEN, r->info.etag);
 	r->put = NULL;
 	if (err < 0) {
-		store_put_abort(p);
+		cstore_put_abort(p);
 		r->job_err = err;
 		return;
 	}
-	r->job_err = store_put_commit(p, &r->info);
+	r->job_err = cstore_put_commit(p, &r->info);
 }
 
 static void copy_done(struct s3_req *r)
@@ -142,7 +142,7 @@ static void copy_start(struct s3_req *r, int64_t start, int64_t end, bool part)
 
 static bool copy_conditions(struct s3_req *r)
 {
-	enum s3_err e = s3_check_conditions(r, "x-amz-copy-source-", store_obj_info(r->obj));
+	enum s3_err e = s3_check_conditions(r, "x-amz-copy-source-", cstore_obj_info(r->obj));
 
 	if (e != S3E_COUNT) {
 		s3_error(r, S3E_PRECONDITION_FAILED);
@@ -160,7 +160,7 @@ void s3_copy_object(struct s3_req *r)
 
 	if (!open_source(r, sbucket, sizeof(sbucket)) || !copy_conditions(r))
 		return;
-	src = store_obj_info(r->obj);
+	src = cstore_obj_info(r->obj);
 	replace = s3_header_str(r, "x-amz-metadata-directive", dir, sizeof(dir)) >= 0 &&
 		  strcasecmp(dir, "REPLACE") == 0;
 	if (r->job_err && !replace) {
@@ -177,7 +177,7 @@ void s3_copy_object(struct s3_req *r)
 		memcpy(r->info.meta, src->meta, src->meta_len);
 		r->info.meta_len = src->meta_len;
 	}
-	err = store_put_begin(r->s3->cfg.store, r->bucket, r->key, r->key_len, &r->put);
+	err = cstore_put_begin(r->s3->cfg.store, r->bucket, r->key, r->key_len, &r->put);
 	if (err < 0) {
 		s3_error(r, err == -ENOENT ? S3E_NO_SUCH_BUCKET : s3_err_from_errno(err));
 		return;
@@ -203,7 +203,7 @@ void s3_upload_part_copy(struct s3_req *r)
 	}
 	if (!open_source(r, sbucket, sizeof(sbucket)) || !copy_conditions(r))
 		return;
-	size = store_obj_info(r->obj)->size;
+	size = cstore_obj_info(r->obj)->size;
 	start = 0;
 	end = size;
 	h = http_req_header(r->h, "x-amz-copy-source-range");
@@ -211,7 +211,7 @@ void s3_upload_part_copy(struct s3_req *r)
 		s3_error_msg(r, S3E_INVALID_ARGUMENT, "The x-amz-copy-source-range value must be of the form bytes=first-last where first and last are the zero-based offsets of the first and last bytes to copy");
 		return;
 	}
-	err = store_part_begin(r->s3->cfg.store, r->bucket, r->upload_id, r->part_no, &r->put);
+	err = cstore_part_begin(r->s3->cfg.store, r->bucket, r->upload_id, r->part_no, &r->put);
 	if (err < 0) {
 		s3_error(r, err == -ENOENT ? S3E_NO_SUCH_UPLOAD : s3_err_from_errno(err));
 		return;

@@ -50,7 +50,7 @@ static void del_work(struct s3_req *r)
 	struct del_job *j = r->job;
 
 	for (int i = 0; i < j->n; i++)
-		j->keys[i].err = store_obj_delete(r->s3->cfg.store, r->bucket, j->keys[i].key,
+		j->keys[i].err = cstore_obj_delete(r->s3->cfg.store, r->bucket, j->keys[i].key,
 						  j->keys[i].len);
 }
 
@@ -114,7 +114,7 @@ static void del_body_done(struct s3_req *r)
 		s3_error(r, S3E_MALFORMED_XML);
 		return;
 	}
-	if (store_bucket_get(r->s3->cfg.store, r->bucket, &b) < 0) {
+	if (cstore_bucket_get(r->s3->cfg.store, r->bucket, &b) < 0) {
 		s3_error(r, S3E_NO_SUCH_BUCKET);
 		return;
 	}

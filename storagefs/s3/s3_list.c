@@ -25,6 +25,25 @@ struct list_req {
 	char last[STORE_KEY_MAX + 1];	/* the last key or prefix reported */
 	size_t last_len;
 	struct store_list_query q;
+	struct list_job *pre;	/* a cluster's listing, gathered on a worker */
+};
+
+/* A cluster's listing waits for the network on a worker: the entries are gathered there
+ * and replayed into the XML on the loop. */
+struct list_ent {
+	char *key;
+	size_t key_len;
+	bool is_prefix;
+	int64_t size, mtime_ms;
+	char etag[STORE_ETAG_MAX + 1];
+};
+
+struct list_job {
+	struct list_req l;
+	const char *root;
+	struct list_ent *ents;
+	int n, cap, err;
+	bool truncated;
 };
 
 static int list_entry(void *ctx, const struct store_list_entry *e)
@@ -110,8 +129,19 @@ static void list_run(struct list_req *l, const char *root)
 	http_resp_bodyf(r->c, "<MaxKeys>%d</MaxKeys>", l->q.max);
 	if (l->url)
 		http_resp_bodyf(r->c, "<EncodingType>url</EncodingType>");
-	if (l->q.max > 0)
-		err = store_list(r->s3->cfg.store, r->bucket, &l->q, list_entry, l, &truncated);
+	if (l->pre) {
+		for (int i = 0; i < l->pre->n; i++) {
+			const struct list_ent *g = &l->pre->ents[i];
+			struct store_list_entry e = { g->key, g->key_len, g->is_prefix, g->size,
+						      g->mtime_ms, g->etag };
+
+			list_entry(l, &e);
+		}
+		truncated = l->pre->truncated;
+		err = l->pre->err;
+	} else if (l->q.max > 0) {
+		err = cstore_list(r->s3->cfg.store, r->bucket, &l->q, list_entry, l, &truncated);
+	}
 	if (err < 0)
 		log_warnx("s3_list_failed bucket=%s err=%d request_id=%s", r->bucket, err,
 			  r->request_id);
@@ -150,19 +180,6 @@ static void list_run(struct list_req *l, const char *root)
 	s3_send(r);
 }
 
-/* Listing a missing bucket must say so before any XML is written. */
-static bool bucket_ok(struct s3_req *r)
-{
-	struct store_bucket b;
-	int err = store_bucket_get(r->s3->cfg.store, r->bucket, &b);
-
-	if (err < 0) {
-		s3_error(r, err == -ENOENT ? S3E_NO_SUCH_BUCKET : S3E_INTERNAL);
-		return false;
-	}
-	return true;
-}
-
 /* The list state lives at the top of the loop's scratch buffer (the XML helpers use
  * only its lower half for escaping), so a listing allocates nothing. */
 static struct list_req *list_state(struct s3_req *r)
@@ -174,6 +191,106 @@ static struct list_req *list_state(struct s3_req *r)
 	return l;
 }
 
+static void list_job_free(void *p)
+{
+	struct list_job *j = p;
+
+	for (int i = 0; i < j->n; i++)
+		free(j->ents[i].key);
+	free(j->ents);
+	free(j);
+}
+
+static int list_gather(void *ctx, const struct store_list_entry *e)
+{
+	struct list_job *j = ctx;
+	struct list_ent *g;
+
+	if (j->n == j->cap) {
+		int cap = j->cap ? 2 * j->cap : 64;
+		struct list_ent *n = realloc(j->ents, (size_t)cap * sizeof(*n));
+
+		if (!n)
+			return -ENOMEM;
+		j->ents = n;
+		j->cap = cap;
+	}
+	g = &j->ents[j->n];
+	if (!(g->key = malloc(e->key_len + 1)))
+		return -ENOMEM;
+	memcpy(g->key, e->key, e->key_len);
+	g->key_len = e->key_len;
+	g->is_prefix = e->is_prefix;
+	g->size = e->size;
+	g->mtime_ms = e->mtime_ms;
+	snprintf(g->etag, sizeof(g->etag), "%s", e->etag ? e->etag : "");
+	j->n++;
+	return 0;
+}
+
+/* The query's strings point into the list state they live in. */
+static void list_fix(struct list_req *l)
+{
+	l->q.prefix = l->prefix;
+	l->q.delim = l->delim;
+	l->q.after = l->after;
+}
+
+static void list_work(struct s3_req *r)
+{
+	struct list_job *j = r->job;
+
+	list_fix(&j->l);
+	if (j->l.q.max > 0)
+		j->err = cstore_list(r->s3->cfg.store, r->bucket, &j->l.q, list_gather, j,
+				     &j->truncated);
+}
+
+static void list_done(struct s3_req *r)
+{
+	struct list_job *j = r->job;
+	struct list_req *l = list_state(r);
+
+	*l = j->l;
+	list_fix(l);
+	l->r = r;
+	l->pre = j;
+	list_run(l, j->root);
+}
+
+static void list_start(struct list_req *l, const char *root)
+{
+	struct s3_req *r = l->r;
+	struct list_job *j;
+
+	if (!cstore_remote(r->s3->cfg.store)) {
+		list_run(l, root);
+		return;
+	}
+	if (!(j = calloc(1, sizeof(*j)))) {
+		s3_error(r, S3E_INTERNAL);
+		return;
+	}
+	j->l = *l;
+	j->root = root;
+	r->job = j;
+	r->job_free = list_job_free;
+	s3_offload(r, list_work, list_done);
+}
+
+/* Listing a missing bucket must say so before any XML is written. */
+static bool bucket_ok(struct s3_req *r)
+{
+	struct store_bucket b;
+	int err = cstore_bucket_get(r->s3->cfg.store, r->bucket, &b);
+
+	if (err < 0) {
+		s3_error(r, err == -ENOENT ? S3E_NO_SUCH_BUCKET : S3E_INTERNAL);
+		return false;
+	}
+	return true;
+}
+
 void s3_list_objects(struct s3_req *r)
 {
 	struct list_req *l = list_state(r);
@@ -183,7 +300,7 @@ void s3_list_objects(struct s3_req *r)
 	l->owner = true;
 	if (!list_params(l, "marker") || !bucket_ok(r))
 		return;
-	list_run(l, "ListBucketResult");
+	list_start(l, "ListBucketResult");
 }
 
 void s3_list_object_versions(struct s3_req *r)
@@ -195,7 +312,7 @@ void s3_list_object_versions(struct s3_req *r)
 	l->owner = true;
 	if (!list_params(l, "key-marker") || !bucket_ok(r))
 		return;
-	list_run(l, "ListVersionsResult");
+	list_start(l, "ListVersionsResult");
 }
 
 void s3_list_objects_v2(struct s3_req *r)
@@ -228,5 +345,5 @@ void s3_list_objects_v2(struct s3_req *r)
 	}
 	if (!bucket_ok(r))
 		return;
-	list_run(l, "ListBucketResult");
+	list_start(l, "ListBucketResult");
 }

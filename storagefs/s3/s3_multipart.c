@@ -28,7 +28,7 @@ static void answer_errno(struct s3_req *r, int err)
 	struct store_bucket b;
 
 	if (err == -ENOENT)
-		s3_error(r, store_bucket_get(r->s3->cfg.store, r->bucket, &b) == -ENOENT
+		s3_error(r, cstore_bucket_get(r->s3->cfg.store, r->bucket, &b) == -ENOENT
 			    ? S3E_NO_SUCH_BUCKET : S3E_NO_SUCH_UPLOAD);
 	else
 		s3_error(r, s3_err_from_errno(err));
@@ -38,7 +38,7 @@ static void answer_errno(struct s3_req *r, int err)
 
 static void create_work(struct s3_req *r)
 {
-	r->job_err = store_mpu_create(r->s3->cfg.store, r->bucket, r->key, r->key_len,
+	r->job_err = cstore_mpu_create(r->s3->cfg.store, r->bucket, r->key, r->key_len,
 				      r->info.meta, r->info.meta_len, r->upload_id);
 }
 
@@ -82,7 +82,7 @@ void s3_upload_part(struct s3_req *r)
 	}
 	if (!upload_id(r))
 		return;
-	err = store_part_begin(r->s3->cfg.store, r->bucket, r->upload_id, r->part_no, &r->put);
+	err = cstore_part_begin(r->s3->cfg.store, r->bucket, r->upload_id, r->part_no, &r->put);
 	if (err < 0) {
 		answer_errno(r, err);
 		return;
@@ -143,7 +143,7 @@ static void complete_work(struct s3_req *r)
 {
 	struct complete_job *j = r->job;
 
-	r->job_err = store_mpu_complete(r->s3->cfg.store, r->bucket, r->upload_id, j->parts,
+	r->job_err = cstore_mpu_complete(r->s3->cfg.store, r->bucket, r->upload_id, j->parts,
 					j->n, &r->info);
 }
 
@@ -199,7 +199,7 @@ void s3_complete_multipart(struct s3_req *r)
 
 static void abort_work(struct s3_req *r)
 {
-	r->job_err = store_mpu_abort(r->s3->cfg.store, r->bucket, r->upload_id);
+	r->job_err = cstore_mpu_abort(r->s3->cfg.store, r->bucket, r->upload_id);
 }
 
 static void abort_done(struct s3_req *r)
@@ -245,7 +245,7 @@ void s3_list_parts(struct s3_req *r)
 	if (!upload_id(r) || !s3_param_int(r, "part-number-marker", 0, STORE_PARTS_MAX, &after) ||
 	    !s3_param_int(r, "max-parts", 1000, 1000, &max))
 		return;
-	err = store_mpu_get(r->s3->cfg.store, r->bucket, r->upload_id, key, &key_len);
+	err = cstore_mpu_get(r->s3->cfg.store, r->bucket, r->upload_id, key, &key_len);
 	if (err < 0) {
 		answer_errno(r, err);
 		return;
@@ -257,7 +257,7 @@ void s3_list_parts(struct s3_req *r)
 	s3_xml_owner(r);
 	http_resp_bodyf(r->c, "<StorageClass>STANDARD</StorageClass><PartNumberMarker>%d</PartNumberMarker><MaxParts>%d</MaxParts>",
 			after, max);
-	err = store_mpu_list_parts(r->s3->cfg.store, r->bucket, r->upload_id, after, max,
+	err = cstore_mpu_list_parts(r->s3->cfg.store, r->bucket, r->upload_id, after, max,
 				   part_entry, &l, &truncated);
 	if (err < 0)
 		log_warnx("s3_list_parts_failed err=%d request_id=%s", err, r->request_id);
@@ -320,7 +320,7 @@ void s3_list_multipart_uploads(struct s3_req *r)
 	}
 	if (!s3_param_int(r, "max-uploads", 1000, 1000, &max))
 		return;
-	if (store_bucket_get(r->s3->cfg.store, r->bucket, &b) < 0) {
+	if (cstore_bucket_get(r->s3->cfg.store, r->bucket, &b) < 0) {
 		s3_error(r, S3E_NO_SUCH_BUCKET);
 		return;
 	}
@@ -330,7 +330,7 @@ void s3_list_multipart_uploads(struct s3_req *r)
 	http_resp_bodyf(r->c, "<UploadIdMarker>%s</UploadIdMarker><MaxUploads>%d</MaxUploads>",
 			idm, max);
 	s3_xml_text(r, "Prefix", prefix, plen > 0 ? (size_t)plen : 0);
-	err = store_mpu_list_uploads(r->s3->cfg.store, r->bucket, prefix, plen > 0 ? (size_t)plen : 0,
+	err = cstore_mpu_list_uploads(r->s3->cfg.store, r->bucket, prefix, plen > 0 ? (size_t)plen : 0,
 				     marker, mlen > 0 ? (size_t)mlen : 0, idm, max, upload_entry, l,
 				     &truncated);
 	if (err < 0)

@@ -15,7 +15,7 @@ static void open_error(struct s3_req *r, int err)
 	struct store_bucket b;
 
 	if (err == -ENOENT)
-		s3_error(r, store_bucket_get(r->s3->cfg.store, r->bucket, &b) == -ENOENT
+		s3_error(r, cstore_bucket_get(r->s3->cfg.store, r->bucket, &b) == -ENOENT
 			    ? S3E_NO_SUCH_BUCKET : S3E_NO_SUCH_KEY);
 	else
 		s3_error(r, S3E_INTERNAL);
@@ -39,7 +39,7 @@ static ssize_t get_send(void *ctx, int sock, size_t max)
 
 	if ((int64_t)max > left)
 		max = (size_t)left;
-	return store_obj_send(r->obj, sock, &r->send_pos, max, http_conn_scratch(r->c));
+	return cstore_obj_send(r->obj, sock, &r->send_pos, max, http_conn_scratch(r->c));
 }
 
 static void get_done(void *ctx, int err)
@@ -75,7 +75,8 @@ static bool get_range(struct s3_req *r, const struct store_objinfo *info, int *s
 	return true;
 }
 
-void s3_get_object(struct s3_req *r)
+/* The object is open in r->obj: conditions, range, headers, body. */
+static void get_serve(struct s3_req *r)
 {
 	const struct store_objinfo *info;
 	int64_t len;
@@ -83,12 +84,7 @@ void s3_get_object(struct s3_req *r)
 	enum s3_err e;
 	void *small = NULL;
 
-	err = store_obj_open(r->s3->cfg.store, r->bucket, r->key, r->key_len, &r->obj);
-	if (err < 0) {
-		open_error(r, err);
-		return;
-	}
-	info = store_obj_info(r->obj);
+	info = cstore_obj_info(r->obj);
 	e = s3_check_conditions(r, "", info);
 	if (e != S3E_COUNT) {
 		if (e == S3E_NOT_MODIFIED) {
@@ -107,7 +103,7 @@ void s3_get_object(struct s3_req *r)
 		/* Small bodies are verified completely before the status line goes out, so a
 		 * corrupt object gets a clean 500 instead of a truncated 200. */
 		small = http_conn_scratch(r->c);
-		err = store_obj_read(r->obj, r->send_pos, small, (size_t)len);
+		err = cstore_obj_read(r->obj, r->send_pos, small, (size_t)len);
 		if (err < 0) {
 			log_warnx("s3_get_failed bucket=%s err=%d request_id=%s", r->bucket, err,
 				  r->request_id);
@@ -137,14 +133,47 @@ void s3_get_object(struct s3_req *r)
 	}
 }
 
+/* In a cluster the copy may be a peer's: opened (and fetched) on a worker. */
+static void get_open_work(struct s3_req *r)
+{
+	struct cstore *cs = r->s3->cfg.store;
+
+	r->job_err = r->head ? cstore_obj_stat(cs, r->bucket, r->key, r->key_len, &r->obj)
+			     : cstore_obj_open(cs, r->bucket, r->key, r->key_len, &r->obj);
+}
+
+static void get_open_done(struct s3_req *r)
+{
+	if (r->job_err < 0)
+		open_error(r, r->job_err);
+	else
+		get_serve(r);
+}
+
+void s3_get_object(struct s3_req *r)
+{
+	int err;
+
+	if (cstore_remote(r->s3->cfg.store)) {
+		s3_offload(r, get_open_work, get_open_done);
+		return;
+	}
+	err = cstore_obj_open(r->s3->cfg.store, r->bucket, r->key, r->key_len, &r->obj);
+	if (err < 0) {
+		open_error(r, err);
+		return;
+	}
+	get_serve(r);
+}
+
 /* --- PutObject (and the body half of UploadPart) --- */
 
 static void put_work(struct s3_req *r)
 {
-	struct store_put *p = r->put;
+	struct cstore_put *p = r->put;
 
 	r->put = NULL;	/* store_put_commit frees it whatever happens */
-	r->job_err = store_put_commit(p, &r->info);
+	r->job_err = cstore_put_commit(p, &r->info);
 }
 
 static void put_done(struct s3_req *r)
@@ -210,7 +239,7 @@ void s3_put_object(struct s3_req *r)
 		s3_error(r, e);
 		return;
 	}
-	err = store_put_begin(r->s3->cfg.store, r->bucket, r->key, r->key_len, &r->put);
+	err = cstore_put_begin(r->s3->cfg.store, r->bucket, r->key, r->key_len, &r->put);
 	if (err < 0) {
 		s3_error(r, err == -ENOENT ? S3E_NO_SUCH_BUCKET : s3_err_from_errno(err));
 		return;
@@ -222,7 +251,7 @@ void s3_put_object(struct s3_req *r)
 
 static void delete_work(struct s3_req *r)
 {
-	r->job_err = store_obj_delete(r->s3->cfg.store, r->bucket, r->key, r->key_len);
+	r->job_err = cstore_obj_delete(r->s3->cfg.store, r->bucket, r->key, r->key_len);
 }
 
 static void delete_done(struct s3_req *r)

@@ -89,13 +89,13 @@ struct s3_req {
 	struct md5_ctx md5;
 	int64_t body_len;		/* payload bytes received */
 	int64_t body_expect;		/* payload bytes announced, -1 when unknown */
-	struct store_put *put;
+	struct cstore_put *put;
 	char *buf;			/* S3_BODY_BUFFER: XML bodies, freed after the response */
 	size_t buf_len;
 	size_t buf_cap;
 
 	/* reading and operation state */
-	struct store_obj *obj;
+	struct cstore_obj *obj;
 	int64_t send_pos;
 	int64_t send_end;
 	int part_no;

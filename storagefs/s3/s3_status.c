@@ -13,7 +13,7 @@
 
 static int status_get(struct s3_ctx *s3, struct store_status *s, struct store_disk_status *d)
 {
-	return store_status(s3->cfg.store, s, d, STATUS_DISKS);
+	return cstore_status(s3->cfg.store, s, d, STATUS_DISKS);
 }
 
 /* Paths are operator-chosen; quotes and backslashes would break the JSON/label syntax. */

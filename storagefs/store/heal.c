@@ -248,7 +248,7 @@ static void heal_tidy(struct store *st, const char *bucket, const char *key, siz
 		if (hv->has[i] && !target[i] && vol_online(store_vol(st, i)))
 			store_row_drop(store_vol(st, i), bucket, key, key_len, hv->best + 1);
 	}
-	if (!hv->tomb || !hv->all_online)
+	if (!hv->tomb || !hv->all_online || st->keep_tombs)
 		return;
 	for (int i = 0; i < nt; i++)
 		store_row_drop(store_vol(st, tg[i]), bucket, key, key_len, hv->best + 1);

@@ -12,6 +12,7 @@
 #include <sys/statvfs.h>
 #include <time.h>
 
+#include "../../lib/hash.h"
 #include "../../lib/log.h"
 
 #define NS_PER_MS	1000000
@@ -621,7 +622,8 @@ void store_close(struct store *st)
 
 /* The cluster and node ids: from the first labelled directory, or new. A directory listed
  * twice (same inode) is refused. */
-static int store_identity(const struct store_config *cfg, struct vol_label *id)
+static int store_identity(const struct store_config *cfg, const char *cluster_id,
+			  struct vol_label *id)
 {
 	struct stat sb[STORE_VOLS_MAX];
 	bool found = false;
@@ -645,6 +647,12 @@ static int store_identity(const struct store_config *cfg, struct vol_label *id)
 	if (!found && ((rc = vol_random(id->cluster, VOL_ID_LEN)) ||
 		       (rc = vol_random(id->node, VOL_ID_LEN))))
 		return rc;
+	if (cluster_id && (strlen(cluster_id) != 2 * VOL_ID_LEN ||
+			   hex_decode(cluster_id, 2 * VOL_ID_LEN, id->cluster, VOL_ID_LEN) !=
+			   VOL_ID_LEN)) {
+		log_errorx("store_bad_cluster_id id=%s", cluster_id);
+		return -EINVAL;
+	}
 	id->has_place = false;		/* each new disk gets its own seed */
 	return 0;
 }
@@ -664,12 +672,13 @@ static int store_check_rw(const struct store_config *cfg, struct store *st)
 	return 0;
 }
 
-static int store_open_vols(const struct store_config *cfg, struct store *st)
+static int store_open_vols(const struct store_config *cfg, const char *cluster_id,
+			   struct store *st)
 {
 	struct vol_label id;
 	int rc;
 
-	if ((rc = store_identity(cfg, &id)))
+	if ((rc = store_identity(cfg, cluster_id, &id)))
 		return rc;
 	st->ident = id;
 	for (int i = 0; i < cfg->ndirs && !rc; i++) {
@@ -696,6 +705,12 @@ static int store_open_vols(const struct store_config *cfg, struct store *st)
 
 int store_open(const struct store_config *cfg, struct store **out)
 {
+	return store_open_cluster(cfg, NULL, out);
+}
+
+int store_open_cluster(const struct store_config *cfg, const char *cluster_id,
+		       struct store **out)
+{
 	struct store *st;
 	int rc;
 
@@ -710,7 +725,8 @@ int store_open(const struct store_config *cfg, struct store **out)
 	pthread_mutex_init(&st->mu, NULL);
 	pthread_mutex_init(&st->probe_mu, NULL);
 	pthread_cond_init(&st->cv, NULL);
-	if ((rc = store_check_rw(cfg, st)) || (rc = store_open_vols(cfg, st)) ||
+	st->keep_tombs = cluster_id != NULL;
+	if ((rc = store_check_rw(cfg, st)) || (rc = store_open_vols(cfg, cluster_id, st)) ||
 	    (rc = workq_new(1, "heal", &st->healq)))
 		goto out_close;
 	if ((rc = store_prober_start(st)))

@@ -45,6 +45,10 @@ struct store_config {
  * (unreferenced temp files, half-finished commits). -EINVAL: bad R/W or a directory
  * listed twice; -EXDEV: a directory labelled for another cluster or node. (blocking) */
 int store_open(const struct store_config *cfg, struct store **out);
+/* The same for a node in a cluster: the disks' labels carry cluster_id (32 hex, node.json's)
+ * instead of a random one, so a disk labelled for another cluster is refused (-EXDEV). */
+int store_open_cluster(const struct store_config *cfg, const char *cluster_id,
+		       struct store **out);
 /* Lets background replica commits and repairs finish, then closes everything. */
 void store_close(struct store *st);
 
@@ -278,6 +282,10 @@ int store_apply_fd(struct store *st, const char *bucket, const char *key, size_t
  * (blocking) */
 int store_apply_tomb(struct store *st, const char *bucket, const char *key, size_t key_len,
 		     uint64_t version, uint64_t *held);
+
+/* A fresh version stamp from the node's clock (above every version it stamped or applied)
+ * and its wall-clock ms, for a coordinator that replicates a write to other nodes. */
+uint64_t store_stamp(struct store *st, int64_t *mtime_ms);
 
 /* Reading a replica together with its version. */
 struct store_rep;

@@ -41,6 +41,9 @@ struct store {
 	pthread_mutex_t mu;		/* stop flag, repair count, scrubber wake-ups */
 	pthread_cond_t cv;
 	bool stopping, prober_on;
+	/* In a cluster a tombstone is purged only when every owner node agrees (not yet
+	 * implemented: kept); this node's disks agreeing is not enough. */
+	bool keep_tombs;
 	bool scrub_wake;		/* a disk returned: start a scrub pass now */
 	uint64_t scrub_rebuild;		/* slots replaced: a rebuild pass now (atomic reads) */
 	int heal_pending;		/* background commits and repairs */

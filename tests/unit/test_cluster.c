@@ -909,3 +909,35 @@ TEST(cmap_fetch_installs_and_stops_during_long_poll)
 	tls_server_free(f.ts);
 	close(f.lfd);
 }
+
+/* In a cluster the scrubber must keep a tombstone even when every local disk agrees: other
+ * nodes may still hold the deleted key. A single node purges it (its disks are all). */
+TEST(apply_cluster_store_keeps_tombstones)
+{
+	static const char cluster[] = "00112233445566778899aabbccddeeff";
+	struct store_row row;
+	uint64_t held;
+	struct sfx fx;
+
+	for (int clustered = 0; clustered < 2; clustered++) {
+		memset(&fx, 0, sizeof(fx));
+		for (int i = 0; i < 2; i++) {
+			snprintf(fx.dirs[i], sizeof(fx.dirs[i]), "%s/c%d-disk%d", test_tmpdir(),
+				 clustered, i);
+			fx.ptrs[i] = fx.dirs[i];
+		}
+		fx.cfg = (struct store_config){ .dirs = fx.ptrs, .ndirs = 2, .replicas = 2,
+						.write_quorum = 2 };
+		CHECK_INT(store_open_cluster(&fx.cfg, clustered ? cluster : NULL, &fx.st), 0);
+		CHECK_INT(store_bucket_create(fx.st, "b"), 0);
+		CHECK_INT(store_apply_tomb(fx.st, "b", "gone", 4, 40, &held), 0);
+		CHECK_INT(store_scrub_once(fx.st), 0);
+		if (clustered) {
+			CHECK_INT(store_row_get(fx.st, "b", "gone", 4, &row), 0);
+			CHECK(row.tomb && row.version == 40);
+		} else {
+			CHECK_INT(store_row_get(fx.st, "b", "gone", 4, &row), -ENOENT);
+		}
+		store_close(fx.st);
+	}
+}

@@ -1,0 +1,58 @@
+/* cstore_int.h — what the coordinator's files share (cstore.c: the facade and its handles;
+ * cwrite.c: replication to owner nodes; cread.c: reads from owners; clist.c: merged
+ * listings). Private to storagefs/cluster. */
+#ifndef CAIRN_CLUSTER_CSTORE_INT_H
+#define CAIRN_CLUSTER_CSTORE_INT_H
+
+#include <limits.h>
+#include <pthread.h>
+
+#include "cstore.h"
+
+struct cstore {
+	struct store *st;
+	struct cmap_sync *maps;		/* NULL: a single node */
+	char self_id[CMAP_ID_MAX];
+	struct peer_cfg peer;
+	char spool_dir[PATH_MAX];
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	int bg;				/* replica pushes still running */
+};
+
+struct cstore_put {
+	struct cstore *cs;
+	struct store_put *sp;		/* a single node's put, or a part */
+	int fd;				/* else: the spooled body */
+	int64_t size;
+	char bucket[STORE_BUCKET_MAX + 1];
+	size_t key_len;
+	char key[STORE_KEY_MAX];
+};
+
+struct cstore_obj {
+	struct store_obj *so;		/* this node's copy */
+	int fd;				/* else: a peer's copy spooled here (-1: not fetched) */
+	struct store_objinfo info;
+};
+
+/* An unlinked temp file in the spool directory, open read-write. 0 or -errno. */
+int cs_spool(struct cstore *cs, int *fd);
+/* The node's index in m, or -1. */
+int cs_self(const struct cstore *cs, const struct cmap *m);
+/* Stamps nothing: sends row (a tombstone when fd < 0, else row->info.size bytes of fd) to
+ * the key's first R reachable nodes, moving down the preference order past failures, and
+ * returns once W made it durable (0) or too few can (STORE_ENOQUORUM); the rest goes on in
+ * the background. fd stays the caller's. (blocking) */
+int cs_replicate(struct cstore *cs, const char *bucket, const char *key, size_t key_len,
+		 int fd, const struct store_row *row);
+/* Opens the newest version among the key's owners (body spooled unless meta_only). */
+int cs_open(struct cstore *cs, const char *bucket, const char *key, size_t key_len,
+	    bool meta_only, struct cstore_obj **out);
+/* The merged listing over this node and every peer in the map. */
+int cs_list(struct cstore *cs, const char *bucket, const struct store_list_query *q,
+	    int (*fn)(void *ctx, const struct store_list_entry *e), void *ctx, bool *truncated);
+void cs_bg_begin(struct cstore *cs);
+void cs_bg_end(struct cstore *cs);
+
+#endif

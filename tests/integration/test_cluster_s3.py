@@ -1,0 +1,274 @@
+#!/usr/bin/python3
+# sfs: own-daemon
+"""Any node serves any S3 request (docs/CLUSTER.md, "Write, read, list"): three storagefsd
+started with --cluster (R=3, W=2 in the map) behind one set of keys, spoken to with boto3.
+
+Certificates come from openssl (the cluster CA's shape, as test_cluster_api.py) and the map
+is written by hand as <cluster dir>/map.json with the three nodes' internal addresses; no
+controller runs (node.json names none), so the map stays as written.
+
+1. A bucket created on node 1 exists on nodes 2 and 3.
+2. 200 objects written via node 1 read back byte-exact via nodes 2 and 3 (ETag, metadata,
+   a range); every node holds a copy (R=3 of 3 nodes).
+3. Listing via node 3 (v2 paged by 37, v1, a delimiter) equals the set.
+4. Deletes via node 2 hide the keys via node 1 (GET 404, listing).
+5. A multipart upload made on node 1 reads back via nodes 2 and 3.
+6. Node 3 killed with SIGKILL: every object still reads via nodes 1 and 2 and PUTs succeed
+   (W=2 of the two live owners); node 3 restarted reads the objects written while it was
+   down (it has no row: the read falls through to the owners that have one).
+7. Every daemon stops cleanly on SIGTERM (no sanitizer report).
+"""
+import json
+import os
+import random
+import subprocess
+
+from botocore.exceptions import ClientError
+
+from common import (Daemon, Env, Fail, Suite, check, eq, free_port, log, md5_hex, s3client)
+
+E = Env()
+T = Suite("cluster_s3")
+ROOT = E.root
+PKI = os.path.join(ROOT, "pki")
+AK, SK = "AKCLUSTERTEST0001", "cluster-secret-key-for-the-test-000"
+IDS = ["node-0001", "node-0002", "node-0003"]
+NODES = {}
+OBJS = {}          # key -> bytes, what the cluster holds now
+BUCKET = "cluster-bkt"
+RNG = random.Random(7)
+
+
+def openssl(*args):
+    p = subprocess.run(["openssl"] + list(args), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                       timeout=60)
+    if p.returncode != 0:
+        raise Fail("openssl %s: %s" % (" ".join(args[:3]), p.stderr.decode()[-300:]))
+
+
+def make_ca():
+    key, crt = os.path.join(PKI, "ca.key"), os.path.join(PKI, "ca.crt")
+    openssl("ecparam", "-name", "prime256v1", "-genkey", "-noout", "-out", key)
+    openssl("req", "-x509", "-new", "-key", key, "-subj", "/CN=cairn-ca", "-days", "2",
+            "-sha256", "-addext", "basicConstraints=critical,CA:TRUE,pathlen:0",
+            "-addext", "keyUsage=critical,keyCertSign,cRLSign", "-out", crt)
+    return key, crt
+
+
+def make_node(ca, cn):
+    key, csr = os.path.join(PKI, cn + ".key"), os.path.join(PKI, cn + ".csr")
+    crt, ext = os.path.join(PKI, cn + ".crt"), os.path.join(PKI, cn + ".ext")
+    openssl("ecparam", "-name", "prime256v1", "-genkey", "-noout", "-out", key)
+    openssl("req", "-new", "-key", key, "-subj", "/CN=" + cn, "-out", csr)
+    with open(ext, "w") as f:
+        f.write("basicConstraints=CA:FALSE\nkeyUsage=critical,digitalSignature\n"
+                "extendedKeyUsage=serverAuth,clientAuth\n")
+    openssl("x509", "-req", "-in", csr, "-CA", ca[1], "-CAkey", ca[0], "-CAcreateserial",
+            "-days", "2", "-sha256", "-extfile", ext, "-out", crt)
+    return key, crt
+
+
+def cluster_dir(root, nid, cert, ca_crt):
+    d = os.path.join(root, "cluster")
+    os.makedirs(d, exist_ok=True)
+    node = {"node_id": nid, "cluster_id": "5eed" * 8, "access_key": "x", "secret_key": "y",
+            "replicas": 3, "heartbeat_s": 10}
+    with open(os.path.join(d, "node.json"), "w") as f:
+        json.dump(node, f)
+    for src, dst in ((cert[0], "node.key"), (cert[1], "node.crt"), (ca_crt, "ca.crt")):
+        with open(src) as f, open(os.path.join(d, dst), "w") as g:
+            g.write(f.read())
+    os.chmod(os.path.join(d, "node.key"), 0o600)
+    return d
+
+
+def write_map(dirs):
+    m = {"version": 5, "cluster_id": "5eed" * 8, "replicas": 3, "write_quorum": 2,
+         "nodes": [{"node_id": nid, "state": "up", "seed": "%016x" % (0x5151 * (i + 1)),
+                    "weight": 1, "internal_addr": NODES[nid]["addr"], "s3_endpoint": ""}
+                   for i, nid in enumerate(IDS)]}
+    for d in dirs:
+        with open(os.path.join(d, "map.json"), "w") as f:
+            json.dump(m, f)
+
+
+def client(nid):
+    return s3client(NODES[nid]["daemon"].endpoint, AK, SK)
+
+
+def body_of(c, key, **kw):
+    return c.get_object(Bucket=BUCKET, Key=key, **kw)["Body"].read()
+
+
+def status_of(fn):
+    try:
+        fn()
+        return 200
+    except ClientError as e:
+        return int(e.response["ResponseMetadata"]["HTTPStatusCode"])
+
+
+def list_v2(c, page=1000, **kw):
+    keys, prefixes, tok = [], [], None
+    while True:
+        args = dict(Bucket=BUCKET, MaxKeys=page, **kw)
+        if tok:
+            args["ContinuationToken"] = tok
+        r = c.list_objects_v2(**args)
+        keys += [o["Key"] for o in r.get("Contents", [])]
+        prefixes += [p["Prefix"] for p in r.get("CommonPrefixes", [])]
+        if not r["IsTruncated"]:
+            return keys, prefixes
+        tok = r["NextContinuationToken"]
+
+
+@T.case("setup: CA, three node identities, map R=3 W=2, three storagefsd --cluster")
+def _():
+    os.makedirs(PKI)
+    ca = make_ca()
+    dirs = []
+    for nid in IDS:
+        root = os.path.join(ROOT, nid)
+        os.makedirs(root)
+        NODES[nid] = {"addr": "127.0.0.1:%d" % free_port(), "root": root}
+        cert = (os.path.join(PKI, nid + ".key"), os.path.join(PKI, nid + ".crt"))
+        make_node(ca, nid)
+        NODES[nid]["dir"] = cluster_dir(root, nid, cert, ca[1])
+        dirs.append(NODES[nid]["dir"])
+    write_map(dirs)
+    for nid in IDS:
+        d = Daemon(NODES[nid]["root"], ak=AK, sk=SK, ndirs=1, pids_root=ROOT,
+                   extra=["--cluster", NODES[nid]["dir"], "--internal-listen", NODES[nid]["addr"]])
+        d.start(timeout=30)
+        NODES[nid]["daemon"] = d
+        check("replicas=1" in d.log_text(), "a cluster node keeps one copy on its disks: %s"
+              % d.log_text()[-400:])
+
+
+@T.case("a bucket created via node 1 exists on nodes 2 and 3")
+def _():
+    client(IDS[0]).create_bucket(Bucket=BUCKET)
+    for nid in IDS[1:]:
+        eq(status_of(lambda: client(nid).head_bucket(Bucket=BUCKET)), 200, "HEAD bucket on " + nid)
+    names = [b["Name"] for b in client(IDS[2]).list_buckets()["Buckets"]]
+    eq(names, [BUCKET], "buckets listed by node 3")
+
+
+def rand_obj(i):
+    size = RNG.choice([0, 1, 100, 5000, 16 * 1024, 16 * 1024 + 1, 70000, 300 * 1024])
+    return RNG.randbytes(size) if hasattr(RNG, "randbytes") else os.urandom(size)
+
+
+@T.case("200 objects written via node 1 read back byte-exact via nodes 2 and 3")
+def _():
+    c1 = client(IDS[0])
+    for i in range(200):
+        key = ("d%d/" % (i // 2 % 4) if i % 2 else "") + "obj-%03d" % i
+        data = rand_obj(i)
+        r = c1.put_object(Bucket=BUCKET, Key=key, Body=data, ContentType="text/x-%d" % i,
+                          Metadata={"n": str(i)})
+        eq(r["ETag"], '"%s"' % md5_hex(data), "ETag of " + key)
+        OBJS[key] = data
+    for nid in IDS[1:]:
+        c = client(nid)
+        for key, data in OBJS.items():
+            check(body_of(c, key) == data, "%s via %s differs" % (key, nid))
+    h = client(IDS[2]).head_object(Bucket=BUCKET, Key="obj-010")
+    eq((h["ContentType"], h["Metadata"], h["ContentLength"], h["ETag"]),
+       ("text/x-10", {"n": "10"}, len(OBJS["obj-010"]), '"%s"' % md5_hex(OBJS["obj-010"])),
+       "HEAD via node 3")
+    big = next(k for k, v in OBJS.items() if len(v) == 300 * 1024)
+    got = body_of(client(IDS[1]), big, Range="bytes=1000-70999")
+    check(got == OBJS[big][1000:71000], "range via node 2 differs")
+    eq(status_of(lambda: client(IDS[1]).get_object(Bucket=BUCKET, Key="nope")), 404,
+       "a missing key via node 2")
+
+
+@T.case("every node holds a copy of a key (R=3 of 3 nodes)")
+def _():
+    big = [k for k, v in OBJS.items() if len(v) == 300 * 1024]
+    check(len(big) > 5, "too few 300 KiB objects: %d" % len(big))
+    for nid in IDS:
+        found = 0
+        for dp, _, files in os.walk(NODES[nid]["daemon"].dirs[0]):
+            for f in files:
+                p = os.path.join(dp, f)
+                if os.path.getsize(p) == 300 * 1024:
+                    found += 1
+        check(found >= len(big), "%s holds %d of the %d 300 KiB bodies" % (nid, found, len(big)))
+
+
+@T.case("listing via node 3 (v2 paged, v1, delimiter) equals the set")
+def _():
+    c = client(IDS[2])
+    keys, _ = list_v2(c, page=37)
+    eq(keys, sorted(OBJS), "v2 keys")
+    r = c.list_objects(Bucket=BUCKET, MaxKeys=1000)
+    eq([o["Key"] for o in r["Contents"]], sorted(OBJS), "v1 keys")
+    keys, prefixes = list_v2(c, page=3, Delimiter="/")
+    eq(prefixes, ["d0/", "d1/", "d2/", "d3/"], "common prefixes")
+    eq(keys, sorted(k for k in OBJS if "/" not in k), "top-level keys")
+    keys, _ = list_v2(c, Prefix="d1/")
+    eq(keys, sorted(k for k in OBJS if k.startswith("d1/")), "prefix d1/")
+
+
+@T.case("deletes via node 2 are seen via node 1 (GET 404, listing)")
+def _():
+    c2, c1 = client(IDS[1]), client(IDS[0])
+    gone = sorted(OBJS)[::10]
+    for key in gone:
+        c2.delete_object(Bucket=BUCKET, Key=key)
+        del OBJS[key]
+    for key in gone:
+        eq(status_of(lambda: c1.get_object(Bucket=BUCKET, Key=key)), 404, "GET deleted " + key)
+    keys, _ = list_v2(c1)
+    eq(keys, sorted(OBJS), "listing via node 1 after deletes")
+    eq(status_of(lambda: client(IDS[2]).delete_bucket(Bucket=BUCKET)), 409,
+       "deleting the non-empty bucket")
+
+
+@T.case("a multipart upload on node 1 (all its requests there) reads back via nodes 2 and 3")
+def _():
+    c1 = client(IDS[0])
+    parts = [os.urandom(5 * 1024 * 1024), os.urandom(1234)]
+    up = c1.create_multipart_upload(Bucket=BUCKET, Key="mpu-obj")["UploadId"]
+    etags = [c1.upload_part(Bucket=BUCKET, Key="mpu-obj", UploadId=up, PartNumber=i + 1,
+                            Body=p)["ETag"] for i, p in enumerate(parts)]
+    c1.complete_multipart_upload(Bucket=BUCKET, Key="mpu-obj", UploadId=up, MultipartUpload={
+        "Parts": [{"PartNumber": i + 1, "ETag": e} for i, e in enumerate(etags)]})
+    OBJS["mpu-obj"] = b"".join(parts)
+    for nid in IDS[1:]:
+        check(body_of(client(nid), "mpu-obj") == OBJS["mpu-obj"], "mpu-obj via %s differs" % nid)
+
+
+@T.case("node 3 killed: reads and writes go on via nodes 1 and 2; restarted, it reads them")
+def _():
+    n3 = NODES[IDS[2]]["daemon"]
+    n3.kill9()
+    c1, c2 = client(IDS[0]), client(IDS[1])
+    for i, (key, data) in enumerate(sorted(OBJS.items())):
+        check(body_of(c1 if i % 2 else c2, key) == data, "%s differs with node 3 down" % key)
+    fresh = {}
+    for i in range(20):
+        key = "while-down-%02d" % i
+        data = os.urandom(RNG.choice([10, 40000]))
+        (c1 if i % 2 else c2).put_object(Bucket=BUCKET, Key=key, Body=data)
+        fresh[key] = data
+    OBJS.update(fresh)
+    keys, _ = list_v2(c2)
+    eq(keys, sorted(OBJS), "listing with node 3 down")
+    n3.start(timeout=30)
+    c3 = client(IDS[2])
+    for key, data in fresh.items():
+        check(body_of(c3, key) == data, "%s via the restarted node 3 differs" % key)
+    keys, _ = list_v2(c3, page=50)
+    eq(keys, sorted(OBJS), "listing via the restarted node 3")
+
+
+@T.case("every node stops cleanly on SIGTERM")
+def _():
+    for nid in IDS:
+        NODES[nid]["daemon"].check_clean_stop()
+
+
+T.done()
