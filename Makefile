@@ -18,7 +18,7 @@ LIB_SRCS  := $(sort $(wildcard lib/*.c))
 SFS_SRCS  := $(sort $(wildcard storagefs/auth/*.c storagefs/s3/*.c storagefs/store/*.c storagefs/cluster/*.c))
 SFS_HDRS  := $(sort $(wildcard lib/*.h storagefs/*.h storagefs/*/*.h firmware/*/*.h))
 # firmware/<tool>/main.c is a program; its other files are modules the unit tests link too.
-FW_TOOLS  := controller provd nodectl
+FW_TOOLS  := controller provd nodectl ipmi
 FW_SRCS   := $(sort $(filter-out %/main.c,$(wildcard $(FW_TOOLS:%=firmware/%/*.c))))
 UNIT_SRCS := $(sort $(wildcard tests/unit/*.c))
 BENCH_SRCS := $(sort $(wildcard tests/bench/*.c))

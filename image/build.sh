@@ -30,7 +30,7 @@ DEPS=${DEPS:-$BUILD/deps}
 BUSYBOX=${BUSYBOX:-$DEPS/musl/bin/busybox}
 SFSD=${SFSD:-$BUILD/musl/storagefsd}
 # The provisioning tools (firmware/) and e2fsprogs' mke2fs/e2fsck (ci/build-source-pkgs.sh).
-CAIRN_BINS=${CAIRN_BINS:-$BUILD/musl/cairn-provd $BUILD/musl/cairn-controller $BUILD/musl/cairn-nodectl $DEPS/musl/bin/mke2fs $DEPS/musl/bin/e2fsck}
+CAIRN_BINS=${CAIRN_BINS:-$BUILD/musl/cairn-provd $BUILD/musl/cairn-controller $BUILD/musl/cairn-nodectl $BUILD/musl/cairn-ipmi $DEPS/musl/bin/mke2fs $DEPS/musl/bin/e2fsck}
 export CAIRN_BINS
 XEN_PKG=${XEN_PKG:-xen-hypervisor-4.17-amd64}
 ESP_MIB=${ESP_MIB:-64}

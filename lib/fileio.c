@@ -21,6 +21,8 @@ int file_write_all(int fd, const void *buf, size_t len)
 			continue;
 		if (n < 0)
 			return -errno;
+		if (n == 0)
+			return -EIO;	/* no progress: never spin */
 		p += n;
 		len -= (size_t)n;
 	}

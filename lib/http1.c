@@ -434,12 +434,13 @@ void http1_srv_req_fini(struct http1_srv_req *r)
 	r->body_len = 0;
 }
 
-static const char *reason(int status)
+const char *http1_reason(int status)
 {
 	switch (status) {
 	case 200: return "OK";
 	case 201: return "Created";
 	case 204: return "No Content";
+	case 206: return "Partial Content";
 	case 304: return "Not Modified";
 	case 400: return "Bad Request";
 	case 401: return "Unauthorized";
@@ -449,8 +450,10 @@ static const char *reason(int status)
 	case 409: return "Conflict";
 	case 411: return "Length Required";
 	case 413: return "Content Too Large";
+	case 416: return "Range Not Satisfiable";
 	case 500: return "Internal Server Error";
 	case 503: return "Service Unavailable";
+	case 507: return "Insufficient Storage";
 	default: return "Status";
 	}
 }
@@ -464,7 +467,7 @@ int http1_reply(struct tls_conn *c, int status, const char *ctype, const void *b
 	if (status < 200 || status > 599 || !safe(ctype) || (ctype && strlen(ctype) > 128))
 		return -EINVAL;
 	n = snprintf(head, sizeof(head), "HTTP/1.1 %d %s\r\n%s%s%sContent-Length: %zu\r\n"
-		     "Connection: close\r\n\r\n", status, reason(status),
+		     "Connection: close\r\n\r\n", status, http1_reason(status),
 		     ctype ? "Content-Type: " : "", ctype ? ctype : "", ctype ? "\r\n" : "", len);
 	if (n < 0 || (size_t)n >= sizeof(head))
 		return -EINVAL;

@@ -57,6 +57,8 @@ struct http1_srv_req {
  * sent the 100 before its body is read. Only the Bearer scheme fills `bearer`. */
 int http1_read_request(struct tls_conn *c, struct http1_srv_req *r);
 void http1_srv_req_fini(struct http1_srv_req *r);
+/* The reason phrase of a status code ("Status" for one not listed). */
+const char *http1_reason(int status);
 /* Writes a whole reply with Content-Length and Connection: close. ctype may be NULL. */
 int http1_reply(struct tls_conn *c, int status, const char *ctype, const void *body,
 		size_t len);

@@ -199,27 +199,6 @@ int http1s_write_request(struct tls_conn *c, const char *method, const char *hos
 					   host, cl, extra), sizeof(buf));
 }
 
-static const char *reason(int status)
-{
-	switch (status) {
-	case 200: return "OK";
-	case 206: return "Partial Content";
-	case 400: return "Bad Request";
-	case 401: return "Unauthorized";
-	case 403: return "Forbidden";
-	case 404: return "Not Found";
-	case 405: return "Method Not Allowed";
-	case 409: return "Conflict";
-	case 411: return "Length Required";
-	case 413: return "Content Too Large";
-	case 416: return "Range Not Satisfiable";
-	case 500: return "Internal Server Error";
-	case 503: return "Service Unavailable";
-	case 507: return "Insufficient Storage";
-	default: return "Status";
-	}
-}
-
 int http1s_write_reply(struct tls_conn *c, int status, const char *ctype, int64_t len,
 		       const char *extra)
 {
@@ -231,7 +210,7 @@ int http1s_write_reply(struct tls_conn *c, int status, const char *ctype, int64_
 		return -EINVAL;
 	return write_head(c, buf, snprintf(buf, sizeof(buf), "HTTP/1.1 %d %s\r\n%s%s%s"
 					   "Content-Length: %lld\r\nConnection: close\r\n%s\r\n",
-					   status, reason(status), ctype ? "Content-Type: " : "",
+					   status, http1_reason(status), ctype ? "Content-Type: " : "",
 					   ctype ? ctype : "", ctype ? "\r\n" : "",
 					   (long long)len, extra), sizeof(buf));
 }

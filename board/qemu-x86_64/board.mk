@@ -21,7 +21,9 @@ BOARD_BOOTLOADER  := xen-efi
 # RDRAND), so first-boot key generation does not wait for jitter entropy.
 # vfat + nls_cp437 + nls_ascii (FAT's default codepage and iocharset): the ESP, mounted
 # read-only at /boot, where a seed node finds the PXE bundle it serves (cairn-seed).
-BOARD_MODULES     := virtio_pci virtio_rng virtio_blk virtio_net crc32c_generic ext4 vfat nls_cp437 nls_ascii
+# ipmi_si + ipmi_devintf (+ ipmi_msghandler): /dev/ipmi0 for the console's BMC screens
+# (cairn-ipmi); QEMU has a BMC with -device ipmi-bmc-sim + isa-ipmi-kcs (tests/system/test_console.py).
+BOARD_MODULES     := virtio_pci virtio_rng virtio_blk virtio_net crc32c_generic ext4 vfat nls_cp437 nls_ascii ipmi_si ipmi_devintf
 # rcS waits (up to 2 s) for a block device whose name matches this before scanning for disks.
 BOARD_DISK_WAIT   := vd
 BOARD_NIC         := eth0

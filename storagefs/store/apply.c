@@ -10,6 +10,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "../../lib/fileio.h"
 #include "../../lib/hash.h"
 #include "../../lib/log.h"
 
@@ -288,7 +289,7 @@ static void rep_write(struct store_apply *a, struct apply_rep *r, const void *bu
 	int rc;
 
 	if (!r->err && ((rc = vol_space_check(r->v, (int64_t)len)) ||
-			(rc = store_write_all(r->fd, buf, len))))
+			(rc = file_write_all(r->fd, buf, len))))
 		rep_fail(a, r, rc, "write");
 }
 

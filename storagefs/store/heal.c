@@ -13,6 +13,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "../../lib/fileio.h"
 #include "../../lib/log.h"
 
 /* What every online disk holds for the key. */
@@ -90,7 +91,7 @@ static int heal_copy_seg(struct rep_obj *src, int i, struct vol *v, unsigned cha
 		int64_t n = g->size - pos < STORE_BLOCK ? g->size - pos : STORE_BLOCK;
 
 		if (!(rc = rep_read(src, g->off + pos, buf, (size_t)n)))
-			rc = store_write_all(fd, buf, (size_t)n);
+			rc = file_write_all(fd, buf, (size_t)n);
 	}
 	if (!rc && fsync(fd) < 0)
 		rc = -errno;

@@ -10,6 +10,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "../../lib/fileio.h"
 #include "../../lib/hash.h"
 #include "../../lib/log.h"
 
@@ -123,25 +124,6 @@ int store_part_begin(struct store *st, const char *bucket, const char *upload_id
 	return 0;
 }
 
-int store_write_all(int fd, const void *buf, size_t len)
-{
-	const char *p = buf;
-
-	while (len) {
-		ssize_t n = write(fd, p, len);
-
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0)
-			return -errno;
-		if (n == 0)
-			return -EIO;
-		p += n;
-		len -= (size_t)n;
-	}
-	return 0;
-}
-
 /* Counts the copies still going; too few fail the whole put. */
 static int put_live(struct store_put *p, int rc)
 {
@@ -167,7 +149,7 @@ static void rep_write(struct put_rep *r, const void *buf, size_t len)
 	if (r->err)
 		return;
 	if ((rc = vol_space_check(r->v, (int64_t)len)) ||
-	    (rc = store_write_all(r->fd, buf, len)))
+	    (rc = file_write_all(r->fd, buf, len)))
 		rep_fail(r, rc, "write");
 }
 

@@ -117,8 +117,6 @@ void store_bg_begin(struct store *st);
 void store_bg_end(struct store *st);
 /* Queues a repair of the key (store_heal on the repair thread). */
 void store_heal_queue(struct store *st, const char *bucket, const char *key, size_t key_len);
-/* write(2) until done (short writes retried): 0 or -errno. */
-int store_write_all(int fd, const void *buf, size_t len);
 /* A delete: a tombstone row replicated like a put (put.c). (blocking) */
 int store_put_tomb(struct store *st, const char *bucket, const char *key, size_t key_len);
 /* Removes the key's row on v when its version is below `below`. (blocking) */

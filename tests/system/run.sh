@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # tests/system/run.sh [BUILD_DIR] — system tests of the node image (tests/system/README.md):
 # boots build/image/<board>/disk.img in QEMU (TCG) and tests it from outside. Needs `make image`
-# first. Ends with "N passed, N failed". Typical run: ~6-9 minutes (seven boots under TCG):
+# first. Ends with "N passed, N failed". Typical run: ~7-10 minutes (eight boots under TCG):
 # test_node.py (the disk image, UEFI), test_pxe.py (network boot + join, needs build/host),
-# test_seed.py (a node of the disk image seeds the rack: a second VM network-boots from it).
+# test_seed.py (a node of the disk image seeds the rack: a second VM network-boots from it),
+# test_console.py (the maintenance console and cairn-ipmi, with QEMU's simulated BMC).
 #   BOARD=qemu-x86_64   BOOT_TIMEOUT=180 (seconds allowed for each boot step)
 set -uo pipefail
 repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
@@ -16,7 +17,7 @@ done
 [[ -f /usr/share/ovmf/OVMF.fd ]] || { echo "system: OVMF missing (apt-get install ovmf)"; echo "0 passed, 1 failed"; exit 1; }
 # Each script ends with its own "N passed, N failed"; this sums them into the last line.
 passed=0 failed=0
-for t in test_node.py test_pxe.py test_seed.py; do
+for t in test_node.py test_pxe.py test_seed.py test_console.py; do
 	out=$(mktemp)
 	/usr/bin/python3 "$repo/tests/system/$t" 2>&1 | tee "$out"
 	rc=${PIPESTATUS[0]}
