@@ -15,7 +15,6 @@ import os
 import re
 import secrets
 import shutil
-import signal
 import ssl
 import subprocess
 import sys
@@ -23,126 +22,29 @@ import tempfile
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from common import REPO, Fail, Suite, check, eq, log  # noqa: E402
+from common import Fail, Suite, check, eq, log  # noqa: E402
 
-# relative paths are taken from the repository's top (the harness runs scripts elsewhere)
-CTL_BIN = os.path.join(REPO, os.environ.get("CAIRN_CONTROLLER") or "build/host/cairn-controller")
-NODECTL_BIN = os.path.join(REPO, os.environ.get("CAIRN_NODECTL") or "build/host/cairn-nodectl")
+import ctl_harness as H  # noqa: E402
+
+CTL_BIN, NODECTL_BIN = H.CTL_BIN, H.NODECTL_BIN
 OWN_ROOT = "SFS_ROOT" not in os.environ
 ROOT = tempfile.mkdtemp(prefix="cairn-join-") if OWN_ROOT else os.environ["SFS_ROOT"]
 STATE = os.path.join(ROOT, "state")
 WORK = os.path.join(ROOT, "join-work")
 os.makedirs(WORK, exist_ok=True)
 
-
-class Controller:
-    """cairn-controller on 127.0.0.1 (ports chosen by the kernel, read from 'ready')."""
-
-    def __init__(self):
-        self.proc = None
-        self.nstarts = 0
-        self.port = self.boot_port = None
-        self.logpath = None
-
-    def start(self, timeout=15.0):
-        self.nstarts += 1
-        # daemon-N.log: the harness scans these for sanitizer reports
-        self.logpath = os.path.join(ROOT, "daemon-%d.log" % self.nstarts)
-        logf = open(self.logpath, "ab")
-        self.proc = subprocess.Popen([CTL_BIN, "--state", STATE, "--listen", "127.0.0.1:0",
-                                      "--boot-listen", "127.0.0.1:0", "--log-level", "info"],
-                                     stdin=subprocess.DEVNULL, stdout=logf, stderr=logf,
-                                     start_new_session=True)
-        logf.close()
-        with open(os.path.join(ROOT, "pids"), "a") as f:
-            f.write("%d\n" % self.proc.pid)
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            m = re.search(r"ready listen=127\.0\.0\.1:(\d+) boot=127\.0\.0\.1:(\d+)", self.log())
-            if m:
-                self.port, self.boot_port = int(m.group(1)), int(m.group(2))
-                return
-            if self.proc.poll() is not None:
-                raise Fail("controller exited with %s: %s" % (self.proc.returncode, self.log()[-800:]))
-            time.sleep(0.02)
-        self.kill9()
-        raise Fail("controller not ready: %s" % self.log()[-800:])
-
-    def log(self):
-        with open(self.logpath, "rb") as f:
-            return f.read().decode("utf-8", "replace")
-
-    def stop(self):
-        self.proc.send_signal(signal.SIGTERM)
-        return self.proc.wait(20)
-
-    def kill9(self):
-        if self.proc and self.proc.poll() is None:
-            self.proc.kill()
-            self.proc.wait()
-
-
-CTL = Controller()
-
-
-def state_file(name):
-    return os.path.join(STATE, name)
-
-
-def admin_token():
-    with open(state_file("admin.token")) as f:
-        return f.read().strip()
-
-
-def tls_context(cert=None, key=None, ca=None):
-    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
-    ctx.check_hostname = False          # the controller is named by its CN, checked below
-    ctx.verify_mode = ssl.CERT_REQUIRED
-    ctx.load_verify_locations(ca or state_file("ca.crt"))
-    if cert:
-        ctx.load_cert_chain(cert, key)
-    return ctx
+CTL = H.Controller(ROOT, STATE, ["--boot-listen", "127.0.0.1:0", "--log-level", "info"])
+state_file, admin_token, tls_context = CTL.state_file, CTL.admin_token, CTL.tls_context
+expect_error = H.expect_error
 
 
 def request(method, path, body=None, bearer=None, cert=None, key=None, raw=None):
     """One HTTPS request; returns (status, parsed JSON or raw bytes)."""
-    conn = http.client.HTTPSConnection("127.0.0.1", CTL.port, timeout=15,
-                                       context=tls_context(cert, key))
-    headers = {}
-    if bearer:
-        headers["Authorization"] = "Bearer " + bearer
-    data = raw if raw is not None else (json.dumps(body).encode() if body is not None else None)
-    if data is not None:
-        headers["Content-Type"] = "application/json"
-    try:
-        conn.request(method, path, body=data, headers=headers)
-        peer = conn.sock.getpeercert()
-        cn = dict(x[0] for x in peer["subject"]).get("commonName")
-        eq(cn, "cairn-controller", "server certificate CN")
-        r = conn.getresponse()
-        out = r.read()
-    finally:
-        conn.close()
-    if r.getheader("Content-Type", "").startswith("application/json"):
-        return r.status, json.loads(out)
-    return r.status, out
-
-
-def expect_error(got, status, code):
-    st, body = got
-    if st != status or not isinstance(body, dict) or body.get("error") != code:
-        raise Fail("expected %d %s, got %d %r" % (status, code, st, body))
-    check(body.get("message"), "error without a message: %r" % body)
+    return CTL.request(method, path, body, bearer, cert, key, raw)[:2]
 
 
 def nodectl(*args, check_rc=True):
-    p = subprocess.run([NODECTL_BIN, "--controller", "127.0.0.1:%d" % CTL.port, "--state", STATE]
-                       + list(args), stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=30)
-    out, err = p.stdout.decode(), p.stderr.decode()
-    log("$ nodectl %s [rc=%d] %s %s" % (" ".join(args), p.returncode, out.strip()[:300], err.strip()[:300]))
-    if check_rc and p.returncode != 0:
-        raise Fail("nodectl %s: rc=%d %s" % (" ".join(args), p.returncode, err))
-    return p.returncode, out, err
+    return CTL.nodectl(*args, check_rc=check_rc)
 
 
 def new_token(ttl="1h", uses=1):
@@ -153,13 +55,7 @@ def new_token(ttl="1h", uses=1):
 
 
 def new_csr(name):
-    key, csr = os.path.join(WORK, name + ".key"), os.path.join(WORK, name + ".csr")
-    subprocess.run(["openssl", "req", "-new", "-newkey", "ec", "-pkeyopt",
-                    "ec_paramgen_curve:prime256v1", "-nodes", "-subj", "/CN=x",
-                    "-keyout", key, "-out", csr], check=True, stdout=subprocess.DEVNULL,
-                   stderr=subprocess.DEVNULL)
-    with open(csr) as f:
-        return key, f.read()
+    return H.new_csr(WORK, name)
 
 
 def inventory(mid, **over):

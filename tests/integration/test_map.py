@@ -18,7 +18,6 @@ import os
 import re
 import secrets
 import shutil
-import signal
 import ssl
 import subprocess
 import sys
@@ -27,11 +26,11 @@ import threading
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from common import REPO, SANITIZER_RE, Fail, Suite, check, eq, log  # noqa: E402
+from common import SANITIZER_RE, Fail, Suite, check, eq, log  # noqa: E402
 
-CTL_BIN = os.path.join(REPO, os.environ.get("CAIRN_CONTROLLER") or "build/host/cairn-controller")
-NODECTL_BIN = os.path.join(REPO, os.environ.get("CAIRN_NODECTL") or "build/host/cairn-nodectl")
-PROVD_BIN = os.path.join(REPO, os.environ.get("CAIRN_PROVD") or "build/host/cairn-provd")
+import ctl_harness as H  # noqa: E402
+
+CTL_BIN, NODECTL_BIN, PROVD_BIN = H.CTL_BIN, H.NODECTL_BIN, H.PROVD_BIN
 OWN_ROOT = "SFS_ROOT" not in os.environ
 ROOT = tempfile.mkdtemp(prefix="cairn-map-") if OWN_ROOT else os.environ["SFS_ROOT"]
 STATE = os.path.join(ROOT, "state")
@@ -44,98 +43,16 @@ POLLERS_MAX = 24        # CTL_MAP_POLLERS_MAX
 GIB = 1 << 30
 
 
-class Controller:
-    """cairn-controller on 127.0.0.1 (its port chosen by the kernel, read from 'ready')."""
-
-    def __init__(self):
-        self.proc = None
-        self.nstarts = 0
-        self.port = None
-        self.logpath = None
-
-    def start(self, timeout=15.0):
-        self.nstarts += 1
-        # daemon-N.log: the harness scans these for sanitizer reports
-        self.logpath = os.path.join(ROOT, "daemon-%d.log" % self.nstarts)
-        logf = open(self.logpath, "ab")
-        self.proc = subprocess.Popen([CTL_BIN, "--state", STATE, "--listen", "127.0.0.1:0",
-                                      "--heartbeat-s", str(HEARTBEAT_S), "--map-poll-s",
-                                      str(POLL_S), "--log-level", "debug"],
-                                     stdin=subprocess.DEVNULL, stdout=logf, stderr=logf,
-                                     start_new_session=True)
-        logf.close()
-        with open(os.path.join(ROOT, "pids"), "a") as f:
-            f.write("%d\n" % self.proc.pid)
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            m = re.search(r"ready listen=127\.0\.0\.1:(\d+) ", self.log())
-            if m:
-                self.port = int(m.group(1))
-                return
-            if self.proc.poll() is not None:
-                raise Fail("controller exited with %s: %s" % (self.proc.returncode, self.log()[-800:]))
-            time.sleep(0.02)
-        self.kill9()
-        raise Fail("controller not ready: %s" % self.log()[-800:])
-
-    def log(self):
-        with open(self.logpath, "rb") as f:
-            return f.read().decode("utf-8", "replace")
-
-    def stop(self):
-        self.proc.send_signal(signal.SIGTERM)
-        return self.proc.wait(20)
-
-    def kill9(self):
-        if self.proc and self.proc.poll() is None:
-            self.proc.kill()
-            self.proc.wait()
-
-
-CTL = Controller()
-
-
-def state_file(name):
-    return os.path.join(STATE, name)
-
-
-def admin_token():
-    with open(state_file("admin.token")) as f:
-        return f.read().strip()
-
-
-def tls_context(cert=None, key=None):
-    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
-    ctx.check_hostname = False          # the controller is named by its CN (test_join checks it)
-    ctx.verify_mode = ssl.CERT_REQUIRED
-    ctx.load_verify_locations(state_file("ca.crt"))
-    if cert:
-        ctx.load_cert_chain(cert, key)
-    return ctx
+CTL = H.Controller(ROOT, STATE, ["--heartbeat-s", str(HEARTBEAT_S), "--map-poll-s", str(POLL_S),
+                                 "--log-level", "debug"])
+state_file, admin_token = CTL.state_file, CTL.admin_token
+expect_error = H.expect_error
 
 
 def request(method, path, body=None, bearer=None, node=None, timeout=15):
     """One HTTPS request; node = (cert, key). Returns (status, JSON or raw bytes, seconds)."""
     cert, key = node or (None, None)
-    conn = http.client.HTTPSConnection("127.0.0.1", CTL.port, timeout=timeout,
-                                       context=tls_context(cert, key))
-    headers = {}
-    if bearer:
-        headers["Authorization"] = "Bearer " + bearer
-    data = json.dumps(body).encode() if body is not None else None
-    if data is not None:
-        headers["Content-Type"] = "application/json"
-    t0 = time.monotonic()
-    try:
-        conn.request(method, path, body=data, headers=headers)
-        r = conn.getresponse()
-        out = r.read()
-    finally:
-        conn.close()
-    took = time.monotonic() - t0
-    if r.getheader("Content-Type", "").startswith("application/json"):
-        return r.status, json.loads(out), took
-    return r.status, out, took
+    return CTL.request(method, path, body, bearer, cert, key, timeout=timeout)
 
 
 def get_map(since=None, node=None, timeout=15):
@@ -158,20 +75,14 @@ def by_id(m):
     return {n["node_id"]: n for n in m["nodes"]}
 
 
-def expect_error(got, status, code):
-    st, body = got[0], got[1]
-    if st != status or not isinstance(body, dict) or body.get("error") != code:
-        raise Fail("expected %d %s, got %d %r" % (status, code, st, body))
 
 
 def nodectl(*args, check_rc=True):
-    p = subprocess.run([NODECTL_BIN, "--controller", "127.0.0.1:%d" % CTL.port, "--state", STATE]
-                       + list(args), stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=30)
-    out, err = p.stdout.decode(), p.stderr.decode()
-    log("$ nodectl %s [rc=%d] %s %s" % (" ".join(args), p.returncode, out.strip()[:600], err.strip()[:300]))
-    if check_rc and p.returncode != 0:
-        raise Fail("nodectl %s: rc=%d %s" % (" ".join(args), p.returncode, err))
-    return p.returncode, out, err
+    return CTL.nodectl(*args, check_rc=check_rc)
+
+
+def new_csr(name):
+    return H.new_csr(WORK, name)
 
 
 def new_token(uses=1):
@@ -179,15 +90,6 @@ def new_token(uses=1):
     check(re.fullmatch(r"cjt1\.[0-9a-f]{16}\.[0-9a-f]{32}", tok), "token format: %r" % tok)
     return tok
 
-
-def new_csr(name):
-    key, csr = os.path.join(WORK, name + ".key"), os.path.join(WORK, name + ".csr")
-    subprocess.run(["openssl", "req", "-new", "-newkey", "ec", "-pkeyopt",
-                    "ec_paramgen_curve:prime256v1", "-nodes", "-subj", "/CN=x",
-                    "-keyout", key, "-out", csr], check=True, stdout=subprocess.DEVNULL,
-                   stderr=subprocess.DEVNULL)
-    with open(csr) as f:
-        return key, f.read()
 
 
 def inventory(mid, disk_gib=8):

@@ -2,7 +2,6 @@
 patterns, type lines. Used by tests/system/test_node.py; runnable by hand:
     /usr/bin/python3 tests/system/console.py SOCKET 'command' [password]
 logs in as root (when a password is given) and prints the command's output."""
-import os
 import re
 import socket
 import sys

@@ -14,20 +14,20 @@ with its data.
 Environment: BUILD, BOARD (qemu-x86_64), BOOT_TIMEOUT (s, default 240). QEMU's user network
 only: the guest reaches the host's loopback as 10.0.2.2, nothing else is touched.
 """
-import hashlib
 import json
 import os
 import re
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import time
-import traceback
 
-import boto3
-from botocore.config import Config
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+# the same case/log/figures harness as test_node.py (one summary format)
+from test_node import case, figures, free_port, log, results, sha  # noqa: E402
+import boto3  # noqa: E402
+from botocore.config import Config  # noqa: E402
 
 REPO = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 BUILD = os.path.abspath(os.environ.get("BUILD", os.path.join(REPO, "build")))
@@ -39,37 +39,11 @@ CONTROLLER = os.path.join(BUILD, "host", "cairn-controller")
 NODECTL = os.path.join(BUILD, "host", "cairn-nodectl")
 MAC = "52:54:00:c4:12:01"
 
-results = []
-figures = []
 state = {}
 
 
-def log(msg):
-    print("system-pxe: " + msg, flush=True)
 
 
-def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
-
-
-def case(name, fn):
-    t = time.monotonic()
-    try:
-        fn()
-        results.append((name, True))
-        log("PASS %s (%.1f s)" % (name, time.monotonic() - t))
-    except Exception as e:  # noqa: BLE001
-        results.append((name, False))
-        log("FAIL %s: %s" % (name, e))
-        traceback.print_exc()
-
-
-def sha(b):
-    return hashlib.sha256(b).hexdigest()
 
 
 class Controller:

@@ -23,19 +23,18 @@ ports (QEMU user networking), so VM2 reaches VM1 at 10.0.2.2:<forwarded port>.
 Environment: BUILD, BOARD (qemu-x86_64), BOOT_TIMEOUT (s, default 240).
 """
 import json
-import hashlib
 import os
 import re
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import time
-import traceback
 import urllib.request
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+# the same case/log/figures harness as test_node.py (one summary format)
+from test_node import case, figures, free_port, log, results, sha  # noqa: E402
 from console import Console  # noqa: E402
 
 import boto3  # noqa: E402
@@ -49,37 +48,11 @@ WORK = os.path.join(BUILD, "system-test-seed")
 IMG_DIR = os.path.join(BUILD, "image", BOARD)
 MAC2 = "52:54:00:c4:5e:02"
 
-results = []
-figures = []
 state = {}
 
 
-def log(msg):
-    print("system-seed: " + msg, flush=True)
 
 
-def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
-
-
-def case(name, fn):
-    t = time.monotonic()
-    try:
-        fn()
-        results.append((name, True))
-        log("PASS %s (%.1f s)" % (name, time.monotonic() - t))
-    except Exception as e:  # noqa: BLE001
-        results.append((name, False))
-        log("FAIL %s: %s" % (name, e))
-        traceback.print_exc()
-
-
-def sha(b):
-    return hashlib.sha256(b).hexdigest()
 
 
 def s3_client(port, ak, sk):
