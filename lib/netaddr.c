@@ -116,6 +116,40 @@ int net_listen_str(const char *addr, int backlog, int flags, char *bound)
 	return fd;
 }
 
+int net_split_hostport(const char *s, char *host, size_t hmax, char *port, size_t pmax,
+		       const char *defport)
+{
+	const char *hs = s, *he, *p = NULL;
+
+	if (*s == '[') {
+		hs = s + 1;
+		he = strchr(hs, ']');
+		if (!he || (he[1] && he[1] != ':'))
+			return -EINVAL;
+		if (he[1] == ':')
+			p = he + 2;
+	} else {
+		he = strrchr(s, ':');
+		if (he && strchr(s, ':') != he)
+			return -EINVAL;	/* a bare IPv6 address needs brackets */
+		if (he)
+			p = he + 1;
+		else
+			he = s + strlen(s);
+	}
+	if (he == hs || (size_t)(he - hs) >= hmax)
+		return -EINVAL;
+	if (!p)
+		p = defport;
+	if (!p || !*p || strlen(p) >= pmax || strspn(p, "0123456789") != strlen(p) ||
+	    atol(p) < 1 || atol(p) > 65535)
+		return -EINVAL;
+	memcpy(host, hs, (size_t)(he - hs));
+	host[he - hs] = 0;
+	memcpy(port, p, strlen(p) + 1);
+	return 0;
+}
+
 void net_addr_str(const struct sockaddr_storage *ss, char *buf, size_t len)
 {
 	char host[INET6_ADDRSTRLEN] = "?";

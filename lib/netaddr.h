@@ -24,6 +24,10 @@ int net_listen(struct sockaddr_storage *ss, socklen_t *sl, int backlog, int flag
 /* net_parse_listen + net_listen; the bound address as text into bound[NET_ADDR_MAX] (may
  * be NULL). Returns the fd or -errno. */
 int net_listen_str(const char *addr, int backlog, int flags, char *bound);
+/* Splits "host:port" or "[v6]:port" (or "host" alone when defport is not NULL) into host and
+ * a numeric port 1..65535. A bare IPv6 address needs brackets. 0 or -EINVAL. */
+int net_split_hostport(const char *s, char *host, size_t hmax, char *port, size_t pmax,
+		       const char *defport);
 /* "ip:port" or "[ip6]:port" ("unknown" for other families). */
 void net_addr_str(const struct sockaddr_storage *ss, char *buf, size_t len);
 

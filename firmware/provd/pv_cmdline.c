@@ -1,6 +1,8 @@
 /* pv_cmdline.c — the cairn.* boot keys from the kernel command line or a config file, with
  * the value checks (host:port, the sha256: pin, token length, the wipe list) in one place. */
 #include "pv_cmdline.h"
+
+#include "../../lib/netaddr.h"
 #include "pv_util.h"
 
 #include <ctype.h>
@@ -9,39 +11,13 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "../../lib/netaddr.h"
+
 #define PV_WORD_MAX	1024
 
 int pv_split_hostport(const char *s, char *host, size_t hmax, char *port, size_t pmax)
 {
-	const char *hs = s, *he, *p = NULL;
-
-	if (*s == '[') {
-		hs = s + 1;
-		he = strchr(hs, ']');
-		if (!he || (he[1] && he[1] != ':'))
-			return -EINVAL;
-		if (he[1] == ':')
-			p = he + 2;
-	} else {
-		he = strrchr(s, ':');
-		if (he && strchr(s, ':') != he)
-			return -EINVAL;	/* a bare IPv6 address needs brackets */
-		if (he)
-			p = he + 1;
-		else
-			he = s + strlen(s);
-	}
-	if (he == hs || (size_t)(he - hs) >= hmax)
-		return -EINVAL;
-	if (!p)
-		p = PV_DEFAULT_PORT;
-	if (!*p || strlen(p) >= pmax || strspn(p, "0123456789") != strlen(p) || atol(p) < 1 ||
-	    atol(p) > 65535)
-		return -EINVAL;
-	memcpy(host, hs, (size_t)(he - hs));
-	host[he - hs] = 0;
-	pv_copy(port, pmax, p);
-	return 0;
+	return net_split_hostport(s, host, hmax, port, pmax, PV_DEFAULT_PORT);
 }
 
 static int set_pin(struct pv_boot *b, const char *val)

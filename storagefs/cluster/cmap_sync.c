@@ -14,6 +14,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "../../lib/netaddr.h"
 #include "../../lib/fileio.h"
 #include "../../lib/http1_stream.h"
 #include "../../lib/log.h"
@@ -178,26 +179,6 @@ void cmap_sync_map_free(struct cmap *m)
 
 /* --- the fetch thread --- */
 
-static int split_hostport(const char *addr, char *host, size_t hmax, char *port, size_t pmax)
-{
-	const char *colon = strrchr(addr, ':');
-	size_t n;
-
-	if (!colon || !colon[1] || strlen(colon + 1) >= pmax)
-		return -EINVAL;
-	n = (size_t)(colon - addr);
-	if (n >= 2 && addr[0] == '[' && addr[n - 1] == ']') {
-		addr++;
-		n -= 2;
-	}
-	if (n == 0 || n >= hmax)
-		return -EINVAL;
-	memcpy(host, addr, n);
-	host[n] = '\0';
-	snprintf(port, pmax, "%s", colon + 1);
-	return 0;
-}
-
 static int read_all(struct fetch *f)
 {
 	ssize_t n = 1;
@@ -339,7 +320,7 @@ int cmap_sync_fetch_start(struct cmap_sync *s, const struct ident *id)
 	memcpy(f->ca_pem, id->ca_pem, sizeof(f->ca_pem));
 	memcpy(f->cert_pem, id->cert_pem, sizeof(f->cert_pem));
 	memcpy(f->key_pem, id->key_pem, sizeof(f->key_pem));
-	if (split_hostport(id->controller, f->host, sizeof(f->host), f->port, sizeof(f->port)))
+	if (net_split_hostport(id->controller, f->host, sizeof(f->host), f->port, sizeof(f->port), NULL))
 		return -EINVAL;
 	f->msg = malloc(sizeof(*f->msg));
 	f->body = malloc(CMAP_JSON_MAX);

@@ -9,6 +9,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "../../lib/netaddr.h"
 #include "../../lib/http1_stream.h"
 #include "../../lib/json.h"
 #include "../../lib/tls.h"
@@ -27,26 +28,6 @@ struct pcall {
 	char host[PEER_HOST_MAX];
 	char target[IWIRE_TARGET_MAX];
 };
-
-static int split_host(const char *addr, char *host, size_t hmax, char *port, size_t pmax)
-{
-	const char *colon = strrchr(addr ? addr : "", ':');
-	size_t n;
-
-	if (!colon || !colon[1] || strlen(colon + 1) >= pmax)
-		return -EINVAL;
-	n = (size_t)(colon - addr);
-	if (n >= 2 && addr[0] == '[' && addr[n - 1] == ']') {
-		addr++;
-		n -= 2;
-	}
-	if (n == 0 || n >= hmax)
-		return -EINVAL;
-	memcpy(host, addr, n);
-	host[n] = '\0';
-	snprintf(port, pmax, "%s", colon + 1);
-	return 0;
-}
 
 static void call_end(struct pcall *k)
 {
@@ -69,7 +50,7 @@ static int call_start(const struct peer_cfg *pc, const struct peer *p, struct pc
 
 	k->c = NULL;
 	if (!pc->ca_pem || !p->node_id || !p->node_id[0] ||
-	    split_host(p->addr, k->host, sizeof(k->host), port, sizeof(port)))
+	    net_split_hostport(p->addr, k->host, sizeof(k->host), port, sizeof(port), NULL))
 		return -EINVAL;
 	if (!(k->m = malloc(sizeof(*k->m))))
 		return -ENOMEM;
