@@ -15,6 +15,7 @@
 #include "../lib/workq.h"
 #include "auth/sigv4.h"
 #include "cluster/cmap_sync.h"
+#include "cluster/crepair.h"
 #include "cluster/cstore.h"
 #include "cluster/iapi.h"
 #include "cluster/ident.h"
@@ -44,6 +45,7 @@ struct sfs_config {
 	long replicas;
 	long write_quorum;
 	long scrub_budget_pct;
+	long cluster_repair_s;
 	long threads;
 	long io_threads;
 	long max_conns;
@@ -63,6 +65,7 @@ static struct sfs_config cfg = {
 	.log_level = "info",
 	.io_threads = 8,
 	.scrub_budget_pct = 5,
+	.cluster_repair_s = 60,
 	.max_conns = 4096,
 	.header_timeout_ms = 10000,
 	.idle_timeout_ms = 60000,
@@ -75,6 +78,7 @@ static const struct config_opt sfs_opts[] = {
 	{ "metrics-listen", CONFIG_STR, &cfg.metrics_listen, 0, 0, "ADDR", "also serve GET /metrics (Prometheus text, NOT authenticated) on host:port; bind it to a management address (default: off)" },
 	{ "cluster", CONFIG_STR, &cfg.cluster, 0, 0, "DIR", "join the cluster whose identity cairn-provd keeps in DIR (node.json, node.key, node.crt, ca.crt; the map in DIR/map.json); serves the internal API (default: off, a single node)" },
 	{ "internal-listen", CONFIG_STR, &cfg.internal_listen, 0, 0, "ADDR", "with --cluster: where to serve the node-to-node API over mutual TLS, host:port (default " SFS_INTERNAL_LISTEN ")" },
+	{ "cluster-repair-s", CONFIG_INT, &cfg.cluster_repair_s, 0, 86400, "N", "with --cluster: seconds of rest between two repair passes over this node's rows (push to owners that lack a version, drop copies it does not own; default 60; 0 = off)" },
 	{ "data", CONFIG_LIST, &cfg.data, 0, 0, "DIR", "a data directory (one per disk); repeat for several" },
 	{ "replicas", CONFIG_INT, &cfg.replicas, 0, 16, "R", "copies of each object, on distinct disks (default 0 = min(3, disks))" },
 	{ "write-quorum", CONFIG_INT, &cfg.write_quorum, 0, 16, "W", "copies durable before a write is acknowledged (default 0 = R/2+1); 1 <= W <= R <= disks" },
@@ -327,6 +331,7 @@ struct cluster_node {
 	struct ident *id;
 	struct cmap_sync *maps;
 	struct iapi *iapi;
+	struct crepair *repair;		/* NULL: off */
 };
 
 /* The identity and the map, before the store opens (its disks carry the cluster id). */
@@ -440,6 +445,9 @@ static int serve(const struct sigv4_cred *creds, int ncreds)
 		goto out;
 	if (cfg.cluster && (err = cluster_start(st, &cn)) < 0)
 		goto out;
+	if (cfg.cluster && cfg.cluster_repair_s > 0 &&
+	    (err = crepair_start(cs, (int)cfg.cluster_repair_s, &cn.repair)) < 0)
+		goto out;
 	running_server = srv;
 	sigemptyset(&sa.sa_mask);
 	sigaction(SIGTERM, &sa, NULL);
@@ -452,7 +460,8 @@ static int serve(const struct sigv4_cred *creds, int ncreds)
 	running_server = NULL;
 	log_msg(LOG_LVL_INFO, 0, "stopped err=%d", err);
 out:
-	/* The internal API and the metrics listener read the store: they stop first. */
+	/* Repair, the internal API and the metrics listener read the store: they stop first. */
+	crepair_stop(cn.repair);
 	iapi_stop(cn.iapi);
 	metrics_stop(&ml);
 	/* Workers next: a job still running after the drain posts back to the server, which

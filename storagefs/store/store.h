@@ -319,4 +319,11 @@ int store_rows_list(struct store *st, const char *bucket, const char *prefix,
 		    int (*fn)(void *ctx, const struct store_row_entry *e), void *ctx,
 		    bool *truncated);
 
+/* Removes the key's row from every online disk of the node when its version is at most
+ * `version` (the one the caller saw: a newer row that landed since stays). For cluster
+ * repair, once every owner node holds the key. 0, -EINVAL, or the first disk's error.
+ * (blocking) */
+int store_row_forget(struct store *st, const char *bucket, const char *key, size_t key_len,
+		     uint64_t version);
+
 #endif

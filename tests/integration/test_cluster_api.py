@@ -15,11 +15,11 @@ import hashlib
 import http.client
 import json
 import os
-import socket
 import ssl
 import subprocess
 
-from common import (Daemon, Env, Fail, Suite, check, default_bin, eq, free_port, log)
+from common import (Daemon, Env, Suite, check, default_bin, eq, free_port, log)
+import cluster_harness as H
 
 E = Env()
 T = Suite("cluster_api")
@@ -28,61 +28,28 @@ PKI = os.path.join(ROOT, "pki")
 NODES = {}
 
 
-def openssl(*args):
-    p = subprocess.run(["openssl"] + list(args), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                       timeout=60)
-    if p.returncode != 0:
-        raise Fail("openssl %s: %s" % (" ".join(args[:3]), p.stderr.decode()[-300:]))
+
+
+
 
 
 def make_ca(name):
-    key, crt = os.path.join(PKI, name + ".key"), os.path.join(PKI, name + ".crt")
-    openssl("ecparam", "-name", "prime256v1", "-genkey", "-noout", "-out", key)
-    openssl("req", "-x509", "-new", "-key", key, "-subj", "/CN=cairn-ca", "-days", "2",
-            "-sha256", "-addext", "basicConstraints=critical,CA:TRUE,pathlen:0",
-            "-addext", "keyUsage=critical,keyCertSign,cRLSign", "-out", crt)
-    return key, crt
+    return H.make_ca(PKI, name)
 
 
 def make_node(ca, cn, name=None):
     """A node key and certificate signed by ca; returns (key, crt) paths."""
-    name = name or cn
-    key, csr = os.path.join(PKI, name + ".key"), os.path.join(PKI, name + ".csr")
-    crt, ext = os.path.join(PKI, name + ".crt"), os.path.join(PKI, name + ".ext")
-    openssl("ecparam", "-name", "prime256v1", "-genkey", "-noout", "-out", key)
-    openssl("req", "-new", "-key", key, "-subj", "/CN=" + cn, "-out", csr)
-    with open(ext, "w") as f:
-        f.write("basicConstraints=CA:FALSE\nkeyUsage=critical,digitalSignature\n"
-                "extendedKeyUsage=serverAuth,clientAuth\n")
-    openssl("x509", "-req", "-in", csr, "-CA", ca[1], "-CAkey", ca[0], "-CAcreateserial",
-            "-days", "2", "-sha256", "-extfile", ext, "-out", crt)
-    return key, crt
+    return H.make_node(PKI, ca, cn, name)
 
 
 def cluster_dir(name, node_id, cert, ca_crt, controller):
-    d = os.path.join(ROOT, name, "cluster")
-    os.makedirs(d, exist_ok=True)
-    node = {"node_id": node_id, "cluster_id": "c0ffee" * 5 + "00", "access_key": "x",
-            "secret_key": "y", "replicas": 2, "heartbeat_s": 10}
-    if controller:
-        node["controller"] = controller
-    with open(os.path.join(d, "node.json"), "w") as f:
-        json.dump(node, f)
-    for src, dst in ((cert[0], "node.key"), (cert[1], "node.crt"), (ca_crt, "ca.crt")):
-        with open(src) as f, open(os.path.join(d, dst), "w") as g:
-            g.write(f.read())
-    os.chmod(os.path.join(d, "node.key"), 0o600)
-    return d
+    return H.cluster_dir(os.path.join(ROOT, name), node_id, cert, ca_crt, "c0ffee" * 5 + "00", 2,
+                         controller)
 
 
 def write_map(dirs, addrs):
-    m = {"version": 3, "cluster_id": "c0ffee" * 5 + "00", "replicas": 2, "write_quorum": 2,
-         "nodes": [{"node_id": nid, "state": "up", "seed": "%016x" % (0xa1 + i), "weight": 1,
-                    "internal_addr": addrs[nid], "s3_endpoint": ""}
-                   for i, nid in enumerate(sorted(addrs))]}
-    for d in dirs:
-        with open(os.path.join(d, "map.json"), "w") as f:
-            json.dump(m, f)
+    H.write_map(dirs, addrs, "c0ffee" * 5 + "00", 3, 2, 2,
+                {nid: 0xa1 + i for i, nid in enumerate(sorted(addrs))})
 
 
 def ctx_for(client=None, ca=None):

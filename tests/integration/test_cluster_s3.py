@@ -18,14 +18,13 @@ controller runs (node.json names none), so the map stays as written.
    down (it has no row: the read falls through to the owners that have one).
 7. Every daemon stops cleanly on SIGTERM (no sanitizer report).
 """
-import json
 import os
 import random
-import subprocess
 
 from botocore.exceptions import ClientError
 
-from common import (Daemon, Env, Fail, Suite, check, eq, free_port, log, md5_hex, s3client)
+from common import (Daemon, Env, Suite, check, eq, free_port, md5_hex, s3client)
+import cluster_harness as H
 
 E = Env()
 T = Suite("cluster_s3")
@@ -39,57 +38,26 @@ BUCKET = "cluster-bkt"
 RNG = random.Random(7)
 
 
-def openssl(*args):
-    p = subprocess.run(["openssl"] + list(args), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                       timeout=60)
-    if p.returncode != 0:
-        raise Fail("openssl %s: %s" % (" ".join(args[:3]), p.stderr.decode()[-300:]))
+
+
+
 
 
 def make_ca():
-    key, crt = os.path.join(PKI, "ca.key"), os.path.join(PKI, "ca.crt")
-    openssl("ecparam", "-name", "prime256v1", "-genkey", "-noout", "-out", key)
-    openssl("req", "-x509", "-new", "-key", key, "-subj", "/CN=cairn-ca", "-days", "2",
-            "-sha256", "-addext", "basicConstraints=critical,CA:TRUE,pathlen:0",
-            "-addext", "keyUsage=critical,keyCertSign,cRLSign", "-out", crt)
-    return key, crt
+    return H.make_ca(PKI)
 
 
 def make_node(ca, cn):
-    key, csr = os.path.join(PKI, cn + ".key"), os.path.join(PKI, cn + ".csr")
-    crt, ext = os.path.join(PKI, cn + ".crt"), os.path.join(PKI, cn + ".ext")
-    openssl("ecparam", "-name", "prime256v1", "-genkey", "-noout", "-out", key)
-    openssl("req", "-new", "-key", key, "-subj", "/CN=" + cn, "-out", csr)
-    with open(ext, "w") as f:
-        f.write("basicConstraints=CA:FALSE\nkeyUsage=critical,digitalSignature\n"
-                "extendedKeyUsage=serverAuth,clientAuth\n")
-    openssl("x509", "-req", "-in", csr, "-CA", ca[1], "-CAkey", ca[0], "-CAcreateserial",
-            "-days", "2", "-sha256", "-extfile", ext, "-out", crt)
-    return key, crt
+    return H.make_node(PKI, ca, cn)
 
 
 def cluster_dir(root, nid, cert, ca_crt):
-    d = os.path.join(root, "cluster")
-    os.makedirs(d, exist_ok=True)
-    node = {"node_id": nid, "cluster_id": "5eed" * 8, "access_key": "x", "secret_key": "y",
-            "replicas": 3, "heartbeat_s": 10}
-    with open(os.path.join(d, "node.json"), "w") as f:
-        json.dump(node, f)
-    for src, dst in ((cert[0], "node.key"), (cert[1], "node.crt"), (ca_crt, "ca.crt")):
-        with open(src) as f, open(os.path.join(d, dst), "w") as g:
-            g.write(f.read())
-    os.chmod(os.path.join(d, "node.key"), 0o600)
-    return d
+    return H.cluster_dir(root, nid, cert, ca_crt, "5eed" * 8, 3)
 
 
 def write_map(dirs):
-    m = {"version": 5, "cluster_id": "5eed" * 8, "replicas": 3, "write_quorum": 2,
-         "nodes": [{"node_id": nid, "state": "up", "seed": "%016x" % (0x5151 * (i + 1)),
-                    "weight": 1, "internal_addr": NODES[nid]["addr"], "s3_endpoint": ""}
-                   for i, nid in enumerate(IDS)]}
-    for d in dirs:
-        with open(os.path.join(d, "map.json"), "w") as f:
-            json.dump(m, f)
+    H.write_map(dirs, {nid: NODES[nid]["addr"] for nid in IDS}, "5eed" * 8, 5, 3, 2,
+                {nid: 0x5151 * (i + 1) for i, nid in enumerate(IDS)})
 
 
 def client(nid):

@@ -1,0 +1,347 @@
+/* crepair.c — the repair thread: passes over this node's rows (bucket by bucket, a page
+ * of the index at a time), each row compared with what the key's owners hold (HEAD) and
+ * pushed to those behind (PUT from the node's verified copy, or DELETE for a tombstone);
+ * a copy this node holds without owning the key is dropped once every owner holds it. */
+#include "crepair.h"
+#include "cstore_int.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "../../lib/log.h"
+
+struct crepair {
+	struct cstore *cs;
+	int rest_s;
+	pthread_t thread;
+	pthread_mutex_t mu;
+	pthread_cond_t cv;		/* signalled by crepair_stop */
+	bool stop;
+};
+
+struct rp_row {
+	uint64_t version;
+	size_t key_len;
+	char key[STORE_KEY_MAX];
+};
+
+struct rp_pass {
+	struct crepair *r;
+	const char *bucket;
+	struct rp_row *rows;		/* the page in hand */
+	int nrows;
+	long rows_seen, pushed, dropped, errors;
+	int fd;				/* the row's body spooled (-1: not yet) */
+	struct store_row row;		/* the row as this node holds it now */
+};
+
+static bool rp_stopping(struct crepair *r)
+{
+	bool stop;
+
+	pthread_mutex_lock(&r->mu);
+	stop = r->stop;
+	pthread_mutex_unlock(&r->mu);
+	return stop;
+}
+
+/* Sleeps ms unless stopped first: true when stopped. */
+static bool rp_sleep(struct crepair *r, long ms)
+{
+	struct timespec ts;
+	bool stop;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	ts.tv_sec += ms / 1000;
+	ts.tv_nsec += (ms % 1000) * 1000000L;
+	if (ts.tv_nsec >= 1000000000L) {
+		ts.tv_sec++;
+		ts.tv_nsec -= 1000000000L;
+	}
+	pthread_mutex_lock(&r->mu);
+	while (!r->stop && pthread_cond_timedwait(&r->cv, &r->mu, &ts) != ETIMEDOUT)
+		;
+	stop = r->stop;
+	pthread_mutex_unlock(&r->mu);
+	return stop;
+}
+
+/* The row's bytes, verified, into an unlinked spool file: 0, -ESTALE (the node's row
+ * changed since: left for the next pass), -errno. */
+static int rp_spool(struct rp_pass *ps, const struct rp_row *rw)
+{
+	struct cstore *cs = ps->r->cs;
+	struct store_rep *rep = NULL;
+	struct store_row now;
+	char *buf = NULL;
+	int fd = -1, rc = store_rep_open(cs->st, ps->bucket, rw->key, rw->key_len, &now, &rep);
+
+	if (rc == -ENOENT || (!rc && now.version != ps->row.version))
+		rc = -ESTALE;
+	if (rc || (rc = cs_spool(cs, &fd)))
+		goto out;
+	if (!(buf = malloc(PEER_CHUNK))) {
+		rc = -ENOMEM;
+		goto out;
+	}
+	for (int64_t pos = 0; pos < now.info.size && !rc; ) {
+		size_t n = now.info.size - pos < PEER_CHUNK ? (size_t)(now.info.size - pos) : PEER_CHUNK;
+		ssize_t w;
+
+		rc = store_rep_read(rep, pos, buf, n);
+		if (!rc && (w = pwrite(fd, buf, n, pos)) != (ssize_t)n)
+			rc = w < 0 ? -errno : -EIO;
+		pos += (int64_t)n;
+	}
+	if (!rc) {
+		ps->row = now;
+		ps->fd = fd;
+		fd = -1;
+	}
+out:
+	free(buf);
+	if (fd >= 0)
+		close(fd);
+	if (rep)
+		store_rep_close(rep);
+	return rc;
+}
+
+/* Pushes this node's row to node p: 0 when p holds it (or newer) now, -errno. */
+static int rp_push(struct rp_pass *ps, const struct rp_row *rw, const struct peer *p)
+{
+	struct cstore *cs = ps->r->cs;
+	uint64_t held;
+	int rc = 0;
+
+	if (!ps->row.tomb && ps->fd < 0 && (rc = rp_spool(ps, rw)))
+		return rc;
+	for (int tries = 0; tries < 2; tries++) {
+		rc = ps->row.tomb ? peer_delete(&cs->peer, p, ps->bucket, rw->key, rw->key_len,
+						ps->row.version, &held)
+				  : peer_put_fd(&cs->peer, p, ps->bucket, rw->key, rw->key_len,
+						ps->fd, &ps->row, &held);
+		/* A node that missed the bucket's create gets it now. */
+		if (rc != -ENOENT || tries || peer_bucket_create(&cs->peer, p, ps->bucket) < 0)
+			break;
+	}
+	return rc < 0 ? rc : 0;
+}
+
+/* One owner node: 1 when it holds this row's version or a newer one (after a push if it
+ * needed one), 0 when that is not known, counting pushes and errors. */
+static int rp_owner(struct rp_pass *ps, const struct rp_row *rw, const struct cmap_node *n)
+{
+	struct cstore *cs = ps->r->cs;
+	struct peer p = { n->node_id, n->internal_addr };
+	struct store_row theirs;
+	int rc;
+
+	if (!p.addr[0])
+		return 0;
+	theirs.version = 0;
+	rc = peer_head(&cs->peer, &p, ps->bucket, rw->key, rw->key_len, &theirs);
+	if (rc && rc != -ENOENT)
+		goto fail;
+	if (theirs.version >= ps->row.version)
+		return 1;
+	rc = rp_push(ps, rw, &p);
+	if (rc == -ESTALE)
+		return 0;
+	if (rc)
+		goto fail;
+	ps->pushed++;
+	return 1;
+fail:
+	ps->errors++;
+	log_warnx("cluster_repair_push_failed bucket=%s key_len=%zu node=%s err=%d", ps->bucket,
+		  rw->key_len, n->node_id, rc);
+	return 0;
+}
+
+/* One row: the owners brought up to this node's version; the copy dropped when this node
+ * is not an owner and every owner holds it. */
+static void rp_row(struct rp_pass *ps, const struct cmap *m, const struct rp_row *rw)
+{
+	struct cstore *cs = ps->r->cs;
+	int own[CMAP_NODES_MAX], self = cs_self(cs, m);
+	int n = cmap_owners(m, ps->bucket, rw->key, rw->key_len, own, CMAP_NODES_MAX);
+	int nown = n < m->replicas ? n : m->replicas, have = 0, rc;
+	bool owner = false;
+
+	ps->rows_seen++;
+	ps->fd = -1;
+	rc = store_row_get(cs->st, ps->bucket, rw->key, rw->key_len, &ps->row);
+	if (rc || ps->row.version != rw->version)
+		return;		/* gone or rewritten since the page was read: the next pass */
+	for (int i = 0; i < nown && !rp_stopping(ps->r); i++) {
+		if (own[i] == self) {
+			owner = true;
+			have++;
+		} else {
+			have += rp_owner(ps, rw, &m->nodes[own[i]]);
+		}
+	}
+	if (ps->fd >= 0)
+		close(ps->fd);
+	if (owner || nown < 1 || have < nown)
+		return;
+	rc = store_row_forget(cs->st, ps->bucket, rw->key, rw->key_len, ps->row.version);
+	if (rc)
+		ps->errors++;
+	else
+		ps->dropped++;
+}
+
+static int rp_collect(void *ctx, const struct store_row_entry *e)
+{
+	struct rp_pass *ps = ctx;
+	struct rp_row *rw = &ps->rows[ps->nrows++];
+
+	rw->version = e->version;
+	rw->key_len = e->key_len;
+	memcpy(rw->key, e->key, e->key_len);
+	return 0;
+}
+
+/* Every row of one bucket, a page at a time. */
+static void rp_bucket(struct rp_pass *ps)
+{
+	struct cstore *cs = ps->r->cs;
+	char after[STORE_KEY_MAX];
+	size_t after_len = 0;
+	bool more = true;
+
+	while (more && !rp_stopping(ps->r)) {
+		const struct cmap *m;
+		int rc;
+
+		ps->nrows = 0;
+		rc = store_rows_list(cs->st, ps->bucket, "", 0, after, after_len, CREPAIR_PAGE,
+				     rp_collect, ps, &more);
+		if (rc) {
+			if (rc != -ENOENT)
+				ps->errors++;
+			return;
+		}
+		if (ps->nrows == 0)
+			return;
+		m = cmap_sync_get(cs->maps);
+		for (int i = 0; m && i < ps->nrows && !rp_stopping(ps->r); i++)
+			rp_row(ps, m, &ps->rows[i]);
+		if (m)
+			cmap_sync_put(cs->maps, m);
+		after_len = ps->rows[ps->nrows - 1].key_len;
+		memcpy(after, ps->rows[ps->nrows - 1].key, after_len);
+		if (more && rp_sleep(ps->r, CREPAIR_PAGE_PAUSE_MS))
+			return;
+	}
+}
+
+struct rp_names {
+	int n, cap;
+	char (*v)[STORE_BUCKET_MAX + 1];
+};
+
+static int rp_name(void *ctx, const struct store_bucket *b)
+{
+	struct rp_names *nm = ctx;
+
+	if (nm->n == nm->cap) {
+		int cap = nm->cap ? nm->cap * 2 : 16;
+		void *v = realloc(nm->v, (size_t)cap * sizeof(*nm->v));
+
+		if (!v)
+			return -ENOMEM;
+		nm->v = v;
+		nm->cap = cap;
+	}
+	memcpy(nm->v[nm->n++], b->name, sizeof(b->name));
+	return 0;
+}
+
+static int64_t rp_now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static void rp_pass_run(struct crepair *r, struct rp_pass *ps)
+{
+	struct rp_names nm = { 0 };
+	int64_t t0 = rp_now_ms();
+	int rc = store_bucket_list(r->cs->st, rp_name, &nm);
+
+	ps->rows_seen = ps->pushed = ps->dropped = ps->errors = 0;
+	if (rc)
+		ps->errors++;
+	for (int i = 0; !rc && i < nm.n && !rp_stopping(r); i++) {
+		ps->bucket = nm.v[i];
+		rp_bucket(ps);
+	}
+	free(nm.v);
+	log_info("cluster_repair_pass rows=%ld pushed=%ld dropped=%ld errors=%ld elapsed_ms=%lld",
+		 ps->rows_seen, ps->pushed, ps->dropped, ps->errors,
+		 (long long)(rp_now_ms() - t0));
+}
+
+static void *rp_main(void *arg)
+{
+	struct crepair *r = arg;
+	struct rp_pass ps = { .r = r, .fd = -1 };
+
+	ps.rows = malloc(CREPAIR_PAGE * sizeof(*ps.rows));
+	if (!ps.rows) {
+		log_errorx("cluster_repair_failed err=%d", -ENOMEM);
+		return NULL;
+	}
+	while (!rp_sleep(r, (long)r->rest_s * 1000))
+		rp_pass_run(r, &ps);
+	free(ps.rows);
+	return NULL;
+}
+
+int crepair_start(struct cstore *cs, int rest_s, struct crepair **out)
+{
+	struct crepair *r = calloc(1, sizeof(*r));
+	pthread_condattr_t ca;
+	int rc;
+
+	if (!r)
+		return -ENOMEM;
+	r->cs = cs;
+	r->rest_s = rest_s > 0 ? rest_s : 1;
+	pthread_mutex_init(&r->mu, NULL);
+	pthread_condattr_init(&ca);
+	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+	pthread_cond_init(&r->cv, &ca);
+	pthread_condattr_destroy(&ca);
+	rc = -pthread_create(&r->thread, NULL, rp_main, r);
+	if (rc) {
+		pthread_cond_destroy(&r->cv);
+		pthread_mutex_destroy(&r->mu);
+		free(r);
+		return rc;
+	}
+	*out = r;
+	return 0;
+}
+
+void crepair_stop(struct crepair *r)
+{
+	if (!r)
+		return;
+	pthread_mutex_lock(&r->mu);
+	r->stop = true;
+	pthread_cond_broadcast(&r->cv);
+	pthread_mutex_unlock(&r->mu);
+	pthread_join(r->thread, NULL);
+	pthread_cond_destroy(&r->cv);
+	pthread_mutex_destroy(&r->mu);
+	free(r);
+}
