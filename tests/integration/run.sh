@@ -27,7 +27,8 @@ quick)
 all)
 	tests=(test_raw_http.py test_boto3.py test_s3api.py test_awscli.py test_s3cmd.py
 		test_rclone.py test_sigterm.py test_fault.py test_replication.py test_join.py test_provd.py test_diskfull.py
-		test_metrics.py test_map.py test_cluster_api.py test_cluster_s3.py test_cluster_repair.py)
+		test_metrics.py test_map.py test_cluster_api.py test_cluster_s3.py test_cluster_repair.py
+		test_cluster_grow.py)
 	per_test_timeout=600
 	export SFS_QUICK=0
 	;;

@@ -1,0 +1,261 @@
+#!/usr/bin/python3
+# sfs: own-daemon
+"""Cluster growth and drain (docs/CLUSTER.md, "Placement over nodes" and "Repair and
+rebalance"): a map change moves keys to their new owners through the repair passes, and a
+draining node is emptied. storagefsd --cluster with --cluster-repair-s 1, maps written by
+hand (no controller: a node loads map.json at start, so every map change restarts them).
+Owners are computed here with the placement of storagefs/store/place.c (equal weights: the
+rendezvous order is the order of the hashes) and cmap_owners (draining nodes last).
+
+1. Three nodes, R=2 W=2: 60 objects written via every node in turn, 6 of them deleted; every
+   key (tombstones too) is on exactly its 2 owners by this script's placement.
+2. Node 4 added (new certificate and directory; map version 2 with 4 nodes, every node
+   restarted with it): while the move is under way every object reads back (404 for the
+   deleted ones) via each node in turn, one sweep per poll (node 4 only once a push has
+   created the bucket there: until then it answers NoSuchBucket, docs/CLUSTER.md "Buckets");
+   within 45 s (about 5 s on the host build, 12 s under ASan) every key is on exactly its 2
+   owners by the new map, node 4 holding its share (> 0, < all), then reads via all 4 nodes
+   are right.
+3. Node 2 draining (map version 3): 5 new objects written via node 1 avoid node 2; within
+   45 s node 2 holds no row of the bucket, every key is on exactly its 2 owners, every read
+   via node 1 (during the drain too) and then via every node is right. Clean stops.
+"""
+import http.client
+import json
+import os
+import ssl
+import time
+
+from botocore.exceptions import ClientError
+
+from common import (Daemon, Env, Suite, check, eq, free_port, log, s3client)
+import cluster_harness as H
+
+E = Env()
+T = Suite("cluster_grow")
+ROOT = E.root
+PKI = os.path.join(ROOT, "pki")
+AK, SK = "AKCLUSTERGROW00001", "cluster-grow-secret-key-0000000000000"
+IDS = ["node-0001", "node-0002", "node-0003", "node-0004"]
+CLUSTER_ID = "96a0" * 8
+SEEDS = {nid: (0x9e3779b97f4a7c15 * (i + 3)) & (2 ** 64 - 1) for i, nid in enumerate(IDS)}
+NODES = {}
+OBJS = {}          # key -> bytes, what the cluster holds now
+GONE = []          # deleted keys
+BUCKET = "grow-bkt"
+CA = []
+M64 = 2 ** 64 - 1
+
+
+def fnv1a(h, data):
+    for b in data:
+        h = ((h ^ b) * 0x100000001b3) & M64
+    return h
+
+
+def fmix64(h):
+    h ^= h >> 33
+    h = (h * 0xff51afd7ed558ccd) & M64
+    h ^= h >> 33
+    h = (h * 0xc4ceb9fe1a85ec53) & M64
+    return h ^ (h >> 33)
+
+
+def owners(key, ids, draining=(), replicas=2):
+    """cmap_owners over the map's nodes (in map order, ids sorted): the first `replicas`."""
+    h = fnv1a(fnv1a(0xcbf29ce484222325, BUCKET.encode() + b"\0"), key.encode())
+    # Equal weights: the score is monotone in the hash's top 53 bits; ties keep map order.
+    rank = sorted(range(len(ids)), key=lambda i: (-(fmix64(h ^ fmix64(SEEDS[ids[i]])) >> 11), i))
+    order = [ids[i] for i in rank if ids[i] not in draining] + \
+            [ids[i] for i in rank if ids[i] in draining]
+    return sorted(order[:replicas])
+
+
+def write_map(ids, version, draining=()):
+    m = {"version": version, "cluster_id": CLUSTER_ID, "replicas": 2, "write_quorum": 2,
+         "nodes": [{"node_id": nid, "state": "draining" if nid in draining else "up",
+                    "seed": "%016x" % SEEDS[nid], "weight": 1,
+                    "internal_addr": NODES[nid]["addr"], "s3_endpoint": ""} for nid in ids]}
+    for nid in ids:
+        with open(os.path.join(NODES[nid]["dir"], "map.json"), "w") as f:
+            json.dump(m, f)
+
+
+def add_node(nid):
+    root = os.path.join(ROOT, nid)
+    os.makedirs(root)
+    NODES[nid] = {"addr": "127.0.0.1:%d" % free_port(), "root": root}
+    key, crt = H.make_node(PKI, CA[0], nid)
+    NODES[nid]["dir"] = H.cluster_dir(root, nid, (key, crt), CA[0][1], CLUSTER_ID, 2)
+
+
+def start(nid):
+    d = NODES[nid].get("daemon") or Daemon(
+        NODES[nid]["root"], ak=AK, sk=SK, ndirs=1, pids_root=ROOT,
+        extra=["--cluster", NODES[nid]["dir"], "--internal-listen", NODES[nid]["addr"],
+               "--cluster-repair-s", "1"])
+    d.start(timeout=30)
+    NODES[nid]["daemon"] = d
+
+
+def restart_all(ids, version, draining=()):
+    for nid in ids:
+        if NODES[nid].get("daemon"):
+            eq(NODES[nid]["daemon"].stop(), 0, nid + " exit status after SIGTERM")
+    write_map(ids, version, draining)
+    for nid in ids:
+        start(nid)
+
+
+def client(nid):
+    return s3client(NODES[nid]["daemon"].endpoint, AK, SK)
+
+
+def status_of(fn):
+    try:
+        fn()
+        return 200
+    except ClientError as e:
+        return int(e.response["ResponseMetadata"]["HTTPStatusCode"])
+
+
+def rows_of(nid):
+    """nid's own rows of BUCKET (its internal listing, asked as node 1): key -> (version, tomb);
+    {} while nid does not have the bucket."""
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    ctx.load_verify_locations(os.path.join(PKI, "ca.crt"))
+    ctx.check_hostname = False
+    ctx.load_cert_chain(os.path.join(PKI, IDS[0] + ".crt"), os.path.join(PKI, IDS[0] + ".key"))
+    host, port = NODES[nid]["addr"].rsplit(":", 1)
+    conn = http.client.HTTPSConnection(host, int(port), context=ctx, timeout=30)
+    try:
+        conn.request("GET", "/i/v1/l/%s?max=1000" % BUCKET)
+        r = conn.getresponse()
+        body = r.read()
+        if r.status == 404 and b"no_such_bucket" in body:
+            return {}
+        eq(r.status, 200, "row listing of %s: %s" % (nid, body[:200]))
+    finally:
+        conn.close()
+    page = json.loads(body)
+    check(not page["truncated"], "one page holds every row")
+    return {row["key"]: (row["version"], row["tomb"]) for row in page["rows"]}
+
+
+def holders_now(ids):
+    """key -> sorted node ids holding a row, checking every copy is at the same version."""
+    holders, seen = {}, {}
+    for nid in ids:
+        for k, row in rows_of(nid).items():
+            eq(row, seen.setdefault(k, row), "%s's row of %s" % (nid, k))
+            holders.setdefault(k, []).append(nid)
+    return holders
+
+
+def misplaced(ids, draining=()):
+    """Keys (live and deleted) not on exactly their owners, as key -> (holders, owners)."""
+    holders = holders_now(ids)
+    bad = {}
+    for k in sorted(set(OBJS) | set(GONE) | set(holders)):
+        want = owners(k, ids, draining)
+        if holders.get(k, []) != want:
+            bad[k] = (holders.get(k, []), want)
+    return bad
+
+
+def read_all(nid):
+    c = client(nid)
+    for key, data in sorted(OBJS.items()):
+        got = c.get_object(Bucket=BUCKET, Key=key)["Body"].read()
+        check(got == data, "%s via %s differs (%d bytes, want %d)" % (key, nid, len(got), len(data)))
+    for key in GONE:
+        eq(status_of(lambda: c.get_object(Bucket=BUCKET, Key=key)), 404, key + " via " + nid)
+
+
+def has_bucket(nid):
+    return status_of(lambda: client(nid).head_bucket(Bucket=BUCKET)) == 200
+
+
+def converge(ids, readers, draining=(), limit=45):
+    """Polls until misplaced() is empty, reading every object via the next of readers between
+    two polls (a reader whose store has no bucket yet is passed over: a new node learns of a
+    bucket from the first push into it); returns (seconds, {reader: sweeps while keys were
+    still misplaced})."""
+    t0, turn, sweeps, bad = time.monotonic(), 0, {}, None
+    while time.monotonic() - t0 < limit:
+        bad = misplaced(ids, draining)
+        if not bad:
+            break
+        nid = readers[turn % len(readers)]
+        turn += 1
+        if has_bucket(nid):
+            read_all(nid)
+            sweeps[nid] = sweeps.get(nid, 0) + 1
+        time.sleep(0.1)
+    eq(bad, {}, "keys not on exactly their owners (holders, owners)")
+    return time.monotonic() - t0, sweeps
+
+
+@T.case("setup: three nodes R=2 W=2; 60 objects, 6 deleted; each key on exactly its 2 owners")
+def _():
+    os.makedirs(PKI)
+    CA.append(H.make_ca(PKI))
+    for nid in IDS[:3]:
+        add_node(nid)
+    restart_all(IDS[:3], 1)
+    client(IDS[0]).create_bucket(Bucket=BUCKET)
+    for i in range(60):
+        key = "obj-%02d" % i
+        OBJS[key] = os.urandom(1 + 4099 * i)
+        client(IDS[i % 3]).put_object(Bucket=BUCKET, Key=key, Body=OBJS[key])
+    for i in range(3, 60, 10):
+        key = "obj-%02d" % i
+        client(IDS[1]).delete_object(Bucket=BUCKET, Key=key)
+        GONE.append(key)
+        del OBJS[key]
+    converge(IDS[:3], IDS[:3], limit=10)   # W=R: both copies were durable at the 200
+
+
+@T.case("node 4 added: keys move to their new owners within 45 s, reads right during the move")
+def _():
+    add_node(IDS[3])
+    share = sum(IDS[3] in owners(k, IDS) for k in list(OBJS) + GONE)
+    check(0 < share < len(OBJS) + len(GONE), "node 4 owns %d keys by the new map" % share)
+    restart_all(IDS, 2)
+    secs, sweeps = converge(IDS, IDS[::-1])
+    log("moved in %.1f s, read sweeps during the move %s; node 4 owns %d of %d keys"
+        % (secs, sweeps, share, len(OBJS) + len(GONE)))
+    check(sweeps, "no read sweep while keys were still moving")
+    eq(sorted(rows_of(IDS[3])), sorted(k for k in list(OBJS) + GONE if IDS[3] in owners(k, IDS)),
+       "node 4's rows")
+    for nid in IDS:
+        read_all(nid)
+    check(any("dropped=0 " not in line for nid in IDS[:3]
+              for line in NODES[nid]["daemon"].log_text().splitlines()
+              if "cluster_repair_pass" in line), "no old node logged a drop")
+
+
+@T.case("node 2 draining: new writes avoid it, it is emptied within 45 s, reads right")
+def _():
+    drain = (IDS[1],)
+    restart_all(IDS, 3, drain)
+    for i in range(5):
+        key = "late-%d" % i
+        OBJS[key] = os.urandom(5000 + i)
+        client(IDS[0]).put_object(Bucket=BUCKET, Key=key, Body=OBJS[key])
+    late = sorted(k for k in rows_of(IDS[1]) if k.startswith("late-"))
+    eq(late, [], "new keys on the draining node")
+    secs, sweeps = converge(IDS, IDS[:1], drain)
+    log("drained in %.1f s, read sweeps during the drain %s" % (secs, sweeps))
+    eq(rows_of(IDS[1]), {}, "the draining node's rows")
+    for nid in IDS:
+        read_all(nid)
+
+
+@T.case("every node stops cleanly on SIGTERM")
+def _():
+    for nid in IDS:
+        NODES[nid]["daemon"].check_clean_stop()
+
+
+T.done()
