@@ -2,9 +2,13 @@
 test_cluster_repair.py): a test CA and node certificates made with the openssl command (both
 serverAuth and clientAuth, as the controller issues them), a node's --cluster directory, and
 a hand-written map.json (the controller's map format, docs/CLUSTER.md). Not a test itself."""
+import http.client
 import json
 import os
+import ssl
 import subprocess
+
+from botocore.exceptions import ClientError
 
 from common import Fail
 
@@ -68,3 +72,37 @@ def write_map(dirs, addrs, cluster_id, version, replicas, write_quorum, seeds):
     for d in dirs:
         with open(os.path.join(d, "map.json"), "w") as f:
             json.dump(m, f)
+
+
+def own_rows(pki, asker, addr, bucket, missing_ok=False):
+    """The rows of bucket that the node at addr holds itself (its internal listing, asked with
+    asker's certificate): key -> (version, tomb). missing_ok: {} when it lacks the bucket."""
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    ctx.load_verify_locations(os.path.join(pki, "ca.crt"))
+    ctx.check_hostname = False
+    ctx.load_cert_chain(os.path.join(pki, asker + ".crt"), os.path.join(pki, asker + ".key"))
+    host, port = addr.rsplit(":", 1)
+    conn = http.client.HTTPSConnection(host, int(port), context=ctx, timeout=30)
+    try:
+        conn.request("GET", "/i/v1/l/%s?max=1000" % bucket)
+        r = conn.getresponse()
+        body = r.read()
+        if missing_ok and r.status == 404 and b"no_such_bucket" in body:
+            return {}
+        if r.status != 200:
+            raise Fail("row listing of %s: %d %s" % (addr, r.status, body[:200]))
+    finally:
+        conn.close()
+    page = json.loads(body)
+    if page["truncated"]:
+        raise Fail("row listing of %s: more than one page" % addr)
+    return {row["key"]: (row["version"], row["tomb"]) for row in page["rows"]}
+
+
+def status_of(fn):
+    """The HTTP status of an S3 call: 200, or the error's."""
+    try:
+        fn()
+        return 200
+    except ClientError as e:
+        return int(e.response["ResponseMetadata"]["HTTPStatusCode"])

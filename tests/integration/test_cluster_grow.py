@@ -20,13 +20,9 @@ rendezvous order is the order of the hashes) and cmap_owners (draining nodes las
    45 s node 2 holds no row of the bucket, every key is on exactly its 2 owners, every read
    via node 1 (during the drain too) and then via every node is right. Clean stops.
 """
-import http.client
 import json
 import os
-import ssl
 import time
-
-from botocore.exceptions import ClientError
 
 from common import (Daemon, Env, Suite, check, eq, free_port, log, s3client)
 import cluster_harness as H
@@ -107,39 +103,17 @@ def restart_all(ids, version, draining=()):
         start(nid)
 
 
+def rows_of(nid):
+    """nid's own rows of BUCKET (asked as node 1): key -> (version, tomb); {} while nid does not have the bucket."""
+    return H.own_rows(PKI, IDS[0], NODES[nid]["addr"], BUCKET, missing_ok=True)
+
+
+status_of = H.status_of
+
+
 def client(nid):
     return s3client(NODES[nid]["daemon"].endpoint, AK, SK)
 
-
-def status_of(fn):
-    try:
-        fn()
-        return 200
-    except ClientError as e:
-        return int(e.response["ResponseMetadata"]["HTTPStatusCode"])
-
-
-def rows_of(nid):
-    """nid's own rows of BUCKET (its internal listing, asked as node 1): key -> (version, tomb);
-    {} while nid does not have the bucket."""
-    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
-    ctx.load_verify_locations(os.path.join(PKI, "ca.crt"))
-    ctx.check_hostname = False
-    ctx.load_cert_chain(os.path.join(PKI, IDS[0] + ".crt"), os.path.join(PKI, IDS[0] + ".key"))
-    host, port = NODES[nid]["addr"].rsplit(":", 1)
-    conn = http.client.HTTPSConnection(host, int(port), context=ctx, timeout=30)
-    try:
-        conn.request("GET", "/i/v1/l/%s?max=1000" % BUCKET)
-        r = conn.getresponse()
-        body = r.read()
-        if r.status == 404 and b"no_such_bucket" in body:
-            return {}
-        eq(r.status, 200, "row listing of %s: %s" % (nid, body[:200]))
-    finally:
-        conn.close()
-    page = json.loads(body)
-    check(not page["truncated"], "one page holds every row")
-    return {row["key"]: (row["version"], row["tomb"]) for row in page["rows"]}
 
 
 def holders_now(ids):

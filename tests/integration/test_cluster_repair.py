@@ -15,13 +15,8 @@ import) with --cluster-repair-s 1.
    too) is on exactly 2 nodes at the same version (the non-owner dropped its copy once both
    owners held it), and reads via every node stay right. Every daemon stops cleanly.
 """
-import http.client
-import json
 import os
-import ssl
 import time
-
-from botocore.exceptions import ClientError
 
 from common import (Daemon, Env, Suite, check, eq, free_port, log, s3client)
 import cluster_harness as H
@@ -60,36 +55,17 @@ def write_map(dirs, version=5, replicas=3):
                 {nid: 0x5151 * (i + 1) for i, nid in enumerate(IDS)})
 
 
+def rows_of(nid):
+    """nid's own rows of BUCKET (asked as node 1): key -> (version, tomb)."""
+    return H.own_rows(PKI, IDS[0], NODES[nid]["addr"], BUCKET, missing_ok=False)
+
+
+status_of = H.status_of
+
+
 def client(nid):
     return s3client(NODES[nid]["daemon"].endpoint, AK, SK)
 
-
-def status_of(fn):
-    try:
-        fn()
-        return 200
-    except ClientError as e:
-        return int(e.response["ResponseMetadata"]["HTTPStatusCode"])
-
-
-def rows_of(nid):
-    """nid's own rows of BUCKET (its internal listing, asked as node 1): key -> (version, tomb)."""
-    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
-    ctx.load_verify_locations(os.path.join(PKI, "ca.crt"))
-    ctx.check_hostname = False
-    ctx.load_cert_chain(os.path.join(PKI, IDS[0] + ".crt"), os.path.join(PKI, IDS[0] + ".key"))
-    host, port = NODES[nid]["addr"].rsplit(":", 1)
-    conn = http.client.HTTPSConnection(host, int(port), context=ctx, timeout=30)
-    try:
-        conn.request("GET", "/i/v1/l/%s?max=1000" % BUCKET)
-        r = conn.getresponse()
-        body = r.read()
-        eq(r.status, 200, "row listing of %s: %s" % (nid, body[:200]))
-    finally:
-        conn.close()
-    page = json.loads(body)
-    check(not page["truncated"], "one page holds every row")
-    return {row["key"]: (row["version"], row["tomb"]) for row in page["rows"]}
 
 
 def start(nid):

@@ -21,8 +21,6 @@ controller runs (node.json names none), so the map stays as written.
 import os
 import random
 
-from botocore.exceptions import ClientError
-
 from common import (Daemon, Env, Suite, check, eq, free_port, md5_hex, s3client)
 import cluster_harness as H
 
@@ -60,6 +58,9 @@ def write_map(dirs):
                 {nid: 0x5151 * (i + 1) for i, nid in enumerate(IDS)})
 
 
+status_of = H.status_of
+
+
 def client(nid):
     return s3client(NODES[nid]["daemon"].endpoint, AK, SK)
 
@@ -67,13 +68,6 @@ def client(nid):
 def body_of(c, key, **kw):
     return c.get_object(Bucket=BUCKET, Key=key, **kw)["Body"].read()
 
-
-def status_of(fn):
-    try:
-        fn()
-        return 200
-    except ClientError as e:
-        return int(e.response["ResponseMetadata"]["HTTPStatusCode"])
 
 
 def list_v2(c, page=1000, **kw):

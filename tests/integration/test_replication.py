@@ -34,7 +34,7 @@ import time
 
 from botocore.exceptions import ClientError
 
-from common import (Daemon, Env, Fail, Suite, check, eq, log, md5_hex, raw_request,
+from common import (Daemon, Env, Suite, check, eq, log, md5_hex, raw_request,
                     s3client, sha256, sha256_file)
 
 E = Env()
