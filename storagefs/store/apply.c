@@ -1,7 +1,7 @@
 /* apply.c — what a cluster needs from a node's store: a replica or a tombstone written with
  * the coordinator's version (it lands only if newer than what the node holds), a row read
- * with its version, and a listing that keeps versions and tombstones. Built on the store's
- * internal row, volume and replica functions, beside put.c's own write path. */
+ * with its version (its listing, store_rows_list, shares list.c's merge). Built on the
+ * store's internal row, volume and replica functions, beside put.c's own write path. */
 #include "store_int.h"
 
 #include <errno.h>
@@ -17,7 +17,6 @@
 #define APPLY_CRCS_MIN	16
 #define APPLY_CHUNK	(256 * 1024)	/* read from a file at a time */
 #define REP_OPEN_TRIES	3		/* a newer write replaced the version between scan and open */
-#define BOUND_MAX	(STORE_KEY_MAX + 1)
 
 /* Versions from other nodes move this node's clock past them: its own later stamps (as a
  * coordinator) must outrank every write it has seen. */
@@ -627,156 +626,4 @@ int store_apply_tomb(struct store *st, const char *bucket, const char *key, size
 		return 1;
 	*held = version;
 	return 0;
-}
-
-/* --- listing rows with their versions --- */
-
-/* A volume's position in VS_LIST; key is valid until the next step. */
-struct rows_cur {
-	struct vol *v;
-	struct vconn *c;
-	sqlite3_stmt *s;
-	bool live;
-	const unsigned char *key;
-	size_t key_len;
-};
-
-struct rows_run {
-	const char *prefix;
-	size_t prefix_len;
-	struct rows_cur cur[STORE_VOLS_MAX];
-	int n;
-	int err;
-};
-
-static int keycmp(const void *a, size_t alen, const void *b, size_t blen)
-{
-	int c = memcmp(a, b, alen < blen ? alen : blen);
-
-	return c ? c : alen < blen ? -1 : alen > blen;
-}
-
-static void rows_step(struct rows_run *r, struct rows_cur *c)
-{
-	int rc = sqlite3_step(c->s);
-
-	c->live = false;
-	if (rc == SQLITE_ROW) {
-		c->key = sqlite3_column_blob(c->s, 0);
-		c->key_len = (size_t)sqlite3_column_bytes(c->s, 0);
-		c->live = c->key && c->key_len >= r->prefix_len &&
-			  memcmp(c->key, r->prefix, r->prefix_len) == 0;
-	} else if (rc != SQLITE_DONE && !r->err) {
-		r->err = vol_sqlerr(c->v, c->c->db, rc, "rows_step");
-	}
-}
-
-/* The smallest key to list: max(prefix, after + 0x00) (as list.c's lower bound). */
-static size_t rows_bound(const char *prefix, size_t plen, const char *after, size_t alen,
-			 unsigned char out[BOUND_MAX])
-{
-	if (alen && keycmp(after, alen, prefix, plen) >= 0) {
-		alen = alen < STORE_KEY_MAX ? alen : STORE_KEY_MAX;
-		memcpy(out, after, alen);
-		out[alen] = 0;
-		return alen + 1;
-	}
-	memcpy(out, prefix, plen);
-	return plen;
-}
-
-static void rows_open(struct rows_run *r, struct store *st, const char *bucket,
-		      const unsigned char *bound, size_t len)
-{
-	for (int i = 0; i < st->nvols; i++) {	/* ascending: readers taken in one order */
-		struct rows_cur *c = &r->cur[r->n];
-
-		if (!vol_online(store_vol(st, i)))
-			continue;
-		r->n++;
-		c->v = store_vol(st, i);
-		c->c = vol_reader(c->v);
-		c->s = c->c->st[VS_LIST];
-		sqlite3_bind_text(c->s, 1, bucket, -1, SQLITE_STATIC);
-		store_bind_blob(c->s, 2, bound, len);
-		rows_step(r, c);
-	}
-}
-
-/* The smallest head; equal heads on other volumes lose to the higher version. */
-static struct rows_cur *rows_min(struct rows_run *r)
-{
-	struct rows_cur *m = NULL;
-
-	for (int i = 0; i < r->n; i++) {
-		struct rows_cur *c = &r->cur[i];
-		int cmp;
-
-		if (!c->live)
-			continue;
-		cmp = m ? keycmp(c->key, c->key_len, m->key, m->key_len) : -1;
-		if (cmp == 0 && sqlite3_column_int64(c->s, 4) > sqlite3_column_int64(m->s, 4)) {
-			rows_step(r, m);
-			m = c;
-		} else if (cmp == 0) {
-			rows_step(r, c);
-		} else if (cmp < 0) {
-			m = c;
-		}
-	}
-	return m;
-}
-
-static int rows_loop(struct rows_run *r, int max,
-		     int (*fn)(void *, const struct store_row_entry *), void *ctx,
-		     bool *truncated)
-{
-	struct rows_cur *m;
-	int emitted = 0, stop = 0;
-
-	while (!stop && !r->err && (m = rows_min(r))) {
-		const unsigned char *etag = sqlite3_column_text(m->s, 3);
-		struct store_row_entry e = {
-			.key = (const char *)m->key, .key_len = m->key_len,
-			.version = (uint64_t)sqlite3_column_int64(m->s, 4),
-			.tomb = sqlite3_column_int(m->s, 5) < 0,
-			.size = sqlite3_column_int64(m->s, 1),
-			.mtime_ms = sqlite3_column_int64(m->s, 2),
-			.etag = etag ? (const char *)etag : "",
-		};
-
-		if (emitted == max) {
-			*truncated = true;
-			break;
-		}
-		emitted++;
-		stop = fn(ctx, &e);
-		rows_step(r, m);
-	}
-	return r->err ? r->err : stop;
-}
-
-int store_rows_list(struct store *st, const char *bucket, const char *prefix,
-		    size_t prefix_len, const char *after, size_t after_len, int max,
-		    int (*fn)(void *ctx, const struct store_row_entry *e), void *ctx,
-		    bool *truncated)
-{
-	unsigned char bound[BOUND_MAX];
-	struct rows_run r = { .prefix = prefix ? prefix : "", .prefix_len = prefix_len };
-	size_t len;
-	int rc;
-
-	*truncated = false;
-	if (store_check_bucket(bucket) || (rc = store_bucket_check(st, bucket)))
-		return -ENOENT;
-	if (max <= 0 || max > STORE_ROWS_PAGE_MAX || prefix_len > STORE_KEY_MAX)
-		return -EINVAL;
-	len = rows_bound(r.prefix, prefix_len, after ? after : "", after ? after_len : 0, bound);
-	rows_open(&r, st, bucket, bound, len);
-	rc = rows_loop(&r, max, fn, ctx, truncated);
-	for (int i = 0; i < r.n; i++) {
-		sqlite3_reset(r.cur[i].s);
-		vol_reader_put(r.cur[i].c);
-	}
-	return rc;
 }

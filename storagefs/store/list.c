@@ -1,7 +1,8 @@
 /* list.c — listings over every volume: a k-way merge of per-volume cursors in byte order
  * where the newest version of a key wins and a winning tombstone hides it,
  * delimiter roll-up that seeks past a common prefix instead of reading its keys, and the
- * multipart upload listing. Memory per call: one cursor per volume and two key buffers. */
+ * multipart upload listing, and the rows listing of the cluster (tombstones and versions
+ * included). Memory per call: one cursor per volume and two key buffers. */
 #include "store_int.h"
 
 #include <errno.h>
@@ -254,6 +255,51 @@ int store_list(struct store *st, const char *bucket, const struct store_list_que
 	rc = list_loop(&r, q, fn, ctx, truncated);
 	run_close(&r);
 	return rc;
+}
+
+/* --- rows with their versions (the cluster's repair and listing merge) --- */
+
+/* The same merge as store_list, but every row is reported, tombstones included, with its
+ * version: no delimiter, no hiding. */
+int store_rows_list(struct store *st, const char *bucket, const char *prefix,
+		    size_t prefix_len, const char *after, size_t after_len, int max,
+		    int (*fn)(void *ctx, const struct store_row_entry *e), void *ctx,
+		    bool *truncated)
+{
+	unsigned char bound[BOUND_MAX];
+	struct list_run r = { .bucket = bucket, .prefix = prefix ? prefix : "",
+			      .prefix_len = prefix_len };
+	struct cursor *m;
+	int emitted = 0, stop = 0;
+
+	*truncated = false;
+	if (store_check_bucket(bucket) || store_bucket_check(st, bucket))
+		return -ENOENT;
+	if (max <= 0 || max > STORE_ROWS_PAGE_MAX || prefix_len > STORE_KEY_MAX)
+		return -EINVAL;
+	run_open(&r, st, VS_LIST, bound,
+		 lower_bound(r.prefix, prefix_len, after ? after : "", after ? after_len : 0, bound));
+	while (!stop && !r.err && (m = run_min(&r))) {
+		const unsigned char *etag = sqlite3_column_text(m->s, 3);
+		struct store_row_entry e = {
+			.key = (const char *)m->key, .key_len = m->key_len,
+			.version = (uint64_t)sqlite3_column_int64(m->s, 4),
+			.tomb = sqlite3_column_int(m->s, 5) < 0,
+			.size = sqlite3_column_int64(m->s, 1),
+			.mtime_ms = sqlite3_column_int64(m->s, 2),
+			.etag = etag ? (const char *)etag : "",
+		};
+
+		if (emitted == max) {
+			*truncated = true;
+			break;
+		}
+		emitted++;
+		stop = fn(ctx, &e);
+		cur_step(&r, m);
+	}
+	run_close(&r);
+	return r.err ? r.err : stop;
 }
 
 /* --- multipart uploads --- */
