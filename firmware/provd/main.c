@@ -321,11 +321,13 @@ static int write_ready(const struct pv_run *r)
 /* The storagefsd config and the ready file, after the label check. */
 static int publish(struct pv_run *r)
 {
+	struct pv_sfsconf sc = { .region = cfg.region, .cluster_dir = r->state_dir,
+				 .internal_port = cfg.internal_port, .dirs = r->data };
 	int rc;
 
 	pv_disk_check_labels(&r->disks, r->id->cluster_id);
-	r->ndata = pv_disk_data_dirs(&r->disks, r->data, PV_DATA_MAX);
-	rc = pv_sfsconf_write(cfg.sfs_conf, r->id, cfg.region, r->data, r->ndata);
+	r->ndata = sc.ndirs = pv_disk_data_dirs(&r->disks, r->data, PV_DATA_MAX);
+	rc = pv_sfsconf_write(cfg.sfs_conf, r->id, &sc);
 	if (rc) {
 		log_errorx("provd_sfs_conf_failed path=%s err=\"%s\"", cfg.sfs_conf, strerror(-rc));
 		return rc;

@@ -140,10 +140,11 @@ int pv_conf_value_ok(const char *s)
 	return 1;
 }
 
-int pv_sfsconf_write(const char *path, const struct pv_ident *id, const char *region,
-		     const char *const *dirs, int ndirs)
+int pv_sfsconf_write(const char *path, const struct pv_ident *id, const struct pv_sfsconf *sc)
 {
-	size_t cap = 512 + (size_t)ndirs * (PATH_MAX_PV + 16), len;
+	const char *region = sc->region, *const *dirs = sc->dirs;
+	int ndirs = sc->ndirs;
+	size_t cap = 512 + (size_t)(ndirs + 1) * (PATH_MAX_PV + 32), len;
 	char *buf = malloc(cap);
 	int rc = 0;
 
@@ -153,7 +154,16 @@ int pv_sfsconf_write(const char *path, const struct pv_ident *id, const char *re
 			       "# written by cairn-provd for node %s (cluster %s)\n"
 			       "access-key = %s\nsecret-key = %s\nregion = %s\n",
 			       id->node_id, id->cluster_id, id->access_key, id->secret_key, region);
-	for (int i = 0; i < ndirs && len < cap; i++) {
+	/* A node of a cluster serves the internal API on all addresses: peers reach it at the
+	 * address the heartbeats report (internal_addr), whichever interface that is. */
+	if (sc->cluster_dir) {
+		if (!pv_conf_value_ok(sc->cluster_dir) || sc->internal_port < 1 || sc->internal_port > 65535)
+			rc = -EINVAL;
+		else
+			len += (size_t)snprintf(buf + len, cap - len, "cluster = %s\ninternal-listen = 0.0.0.0:%ld\n",
+						sc->cluster_dir, sc->internal_port);
+	}
+	for (int i = 0; !rc && i < ndirs && len < cap; i++) {
 		if (!pv_conf_value_ok(dirs[i])) {
 			rc = -EINVAL;
 			break;

@@ -34,10 +34,18 @@ int pv_state_move(const char *from, const char *to, const struct pv_ident *id);
 /* The node.json text into buf[max]: its length or -ENOSPC. */
 int pv_state_node_json(const struct pv_ident *id, char *buf, size_t max);
 
+/* What storagefsd's config says besides the identity's keys. */
+struct pv_sfsconf {
+	const char *region;
+	const char *cluster_dir;	/* the identity directory: storagefsd --cluster; NULL: none */
+	long internal_port;		/* with cluster_dir: --internal-listen 0.0.0.0:PORT */
+	const char *const *dirs;	/* the data directories */
+	int ndirs;
+};
+
 /* storagefsd's --config file ("name = value" lines, lib/config.c): access-key, secret-key,
- * region and one `data` line per directory; 0600, durable. */
-int pv_sfsconf_write(const char *path, const struct pv_ident *id, const char *region,
-		     const char *const *dirs, int ndirs);
+ * region, cluster + internal-listen, and one `data` line per directory; 0600, durable. */
+int pv_sfsconf_write(const char *path, const struct pv_ident *id, const struct pv_sfsconf *sc);
 /* true when s is fit to be a config value (printable, no blanks at the ends, no '#'). */
 int pv_conf_value_ok(const char *s);
 

@@ -154,7 +154,9 @@ int cs_replicate(struct cstore *cs, const char *bucket, const char *key, size_t 
 
 	if ((rc = wjob_new(cs, bucket, key, key_len, fd, row, &j)))
 		return rc;
-	w = j->m->write_quorum;
+	/* A cluster smaller than R (a first node, a second one) cannot hold W copies on distinct
+	 * nodes: it acknowledges once every node it has made the write durable. */
+	w = j->m->write_quorum < j->slots ? j->m->write_quorum : j->slots;
 	pthread_attr_init(&attr);
 	pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
 	for (int i = 0; i < j->slots; i++) {

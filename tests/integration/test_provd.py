@@ -240,6 +240,8 @@ def _():
     check(("access-key", cj["access_key"]) in kv, "access-key line: %r" % lines)
     check(("secret-key", cj["secret_key"]) in kv, "secret-key line")
     eq([v for k, v in kv if k == "data"], dirs, "data lines")
+    eq([v for k, v in kv if k == "cluster"], [sd], "cluster line (the identity directory)")
+    eq([v for k, v in kv if k == "internal-listen"], ["0.0.0.0:7480"], "internal-listen line")
     with open(os.path.join(base, "provisioned")) as f:
         eq(f.read().split(), dirs, "ready file content")
     N1.update(base=base, dirs=dirs, node_id=nj["node_id"])
@@ -265,6 +267,58 @@ def _():
     out = nodectl("nodes")
     line = [ln for ln in out.splitlines() if N1["node_id"] in ln]
     check(line and "up" in line[0], "nodectl nodes does not show %s up: %r" % (N1["node_id"], out[:500]))
+
+
+@T.case("storagefsd started from provd's config serves S3 as a node of the cluster (map from the controller)")
+def _():
+    check(N1, "no node joined")
+    from common import s3client
+    with open(os.path.join(CSTATE, "cluster.json")) as f:
+        cj = json.load(f)
+    port, iport = free_port(), free_port()
+    logpath = os.path.join(ROOT, "daemon-provd-sfs.log")
+    # the config's internal-listen (0.0.0.0:7480) is overridden: tests run side by side
+    args = [os.path.join(REPO, os.environ.get("SFS_BIN", "build/host/storagefsd")),
+            "--config", os.path.join(N1["base"], "storagefsd.conf"),
+            "--listen", "127.0.0.1:%d" % port, "--internal-listen", "127.0.0.1:%d" % iport]
+    with open(logpath, "ab") as logf:
+        p = subprocess.Popen(args, stdin=subprocess.DEVNULL, stdout=logf, stderr=logf,
+                             start_new_session=True)
+    with open(PINS, "a") as f:
+        f.write("%d\n" % p.pid)
+
+    def text():
+        with open(logpath, "rb") as f:
+            return f.read().decode("utf-8", "replace")
+    try:
+        deadline = time.monotonic() + 20
+        while "ready listen=" not in text() and p.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.05)
+        check("ready listen=" in text(), "storagefsd not ready: %s" % text()[-1500:])
+        check("cluster_node node=%s" % N1["node_id"] in text(), "no cluster_node line in the log: %s" % text()[-1500:])
+        s3 = s3client("http://127.0.0.1:%d" % port, cj["access_key"], cj["secret_key"])
+        # the map arrives by the long poll: until then a write has no owners (503)
+        deadline = time.monotonic() + 20
+        while True:
+            try:
+                s3.create_bucket(Bucket="provd-node")
+                break
+            except Exception as e:
+                if time.monotonic() > deadline:
+                    raise Fail("create_bucket never succeeded: %s; log: %s" % (e, text()[-1500:]))
+                time.sleep(0.3)
+        # a one-node cluster with replicas 3 acknowledges once its only node has the copy
+        s3.put_object(Bucket="provd-node", Key="k", Body=b"one node of a cluster")
+        eq(s3.get_object(Bucket="provd-node", Key="k")["Body"].read(), b"one node of a cluster",
+           "object read back")
+    finally:
+        p.send_signal(signal.SIGTERM)
+        try:
+            p.wait(30)
+        except subprocess.TimeoutExpired:
+            p.kill()
+    eq(p.returncode, 0, "storagefsd exit status after SIGTERM (log: %s)" % text()[-800:])
+    check(not SANITIZER_RE.search(text()), "sanitizer report: %s" % text()[-1500:])
 
 
 @T.case("a restart reuses the saved identity: no token, no new node")

@@ -324,23 +324,29 @@ TEST(provd_sfs_conf_matches_storagefsd_options)
 {
 	const char *dirs[] = { "/data/1", "/data/2" };
 	struct pv_ident *id = test_ident();
-	const char *ak = NULL, *region = NULL;
+	const char *ak = NULL, *region = NULL, *cluster = NULL, *ilisten = NULL;
 	struct config_list data = { 0 }, aks = { 0 }, sks = { 0 };
 	const struct config_opt opts[] = {	/* the names storagefs/main.c reads */
 		{ "access-key", CONFIG_LIST, &aks, 0, 0, "AK", "" },
 		{ "secret-key", CONFIG_LIST, &sks, 0, 0, "SK", "" },
 		{ "region", CONFIG_STR, &region, 0, 0, "R", "" },
+		{ "cluster", CONFIG_STR, &cluster, 0, 0, "DIR", "" },
+		{ "internal-listen", CONFIG_STR, &ilisten, 0, 0, "ADDR", "" },
 		{ "data", CONFIG_LIST, &data, 0, 0, "DIR", "" },
 	};
+	struct pv_sfsconf sc = { .region = "eu-west-1", .cluster_dir = "/data/1/.cairn-node",
+				 .internal_port = 7480, .dirs = dirs, .ndirs = 2 };
 	char path[512];
 	struct stat st;
 
 	CHECK(id != NULL);
 	snprintf(path, sizeof(path), "%s/sfs.conf", test_tmpdir());
-	CHECK_INT(pv_sfsconf_write(path, id, "eu-west-1", dirs, 2), 0);
+	CHECK_INT(pv_sfsconf_write(path, id, &sc), 0);
 	CHECK_INT(stat(path, &st), 0);
 	CHECK_INT(st.st_mode & 0777, 0600);
-	CHECK_INT(config_parse_file(opts, 4, path), 0);
+	CHECK_INT(config_parse_file(opts, 6, path), 0);
+	CHECK_STR(cluster, "/data/1/.cairn-node");
+	CHECK_STR(ilisten, "0.0.0.0:7480");
 	CHECK_INT(aks.n, 1);
 	ak = aks.v[0];
 	CHECK_STR(ak, "CAIRNAK123");
@@ -352,12 +358,14 @@ TEST(provd_sfs_conf_matches_storagefsd_options)
 	free((char *)aks.v[0]);
 	free((char *)sks.v[0]);
 	free((char *)region);
+	free((char *)cluster);
+	free((char *)ilisten);
 	free((char *)data.v[0]);
 	free((char *)data.v[1]);
 	/* a value that would break the line format is refused, and nothing is written */
 	strcpy(id->secret_key, "bad\nregion = x");
 	unlink(path);
-	CHECK_INT(pv_sfsconf_write(path, id, "eu-west-1", dirs, 2), -EINVAL);
+	CHECK_INT(pv_sfsconf_write(path, id, &sc), -EINVAL);
 	CHECK(access(path, F_OK) != 0);
 	free(id);
 }
