@@ -330,6 +330,7 @@ static void metrics_stop(struct metrics_listener *m)
 struct cluster_node {
 	struct ident *id;
 	struct cmap_sync *maps;
+	struct cbucket *buckets;	/* the bucket log, once the store is open */
 	struct iapi *iapi;
 	struct crepair *repair;		/* NULL: off */
 };
@@ -356,6 +357,7 @@ static int cluster_start(struct store *st, struct cluster_node *cn)
 	int err;
 
 	icfg.maps = cn->maps;
+	icfg.buckets = cn->buckets;
 	icfg.cert_pem = cn->id->cert_pem;
 	icfg.key_pem = cn->id->key_pem;
 	icfg.ca_pem = cn->id->ca_pem;
@@ -372,20 +374,28 @@ static int cluster_start(struct store *st, struct cluster_node *cn)
 static void cluster_unload(struct cluster_node *cn)
 {
 	cmap_sync_free(cn->maps);
+	cbucket_free(cn->buckets);
 	if (cn->id)
 		explicit_bzero(cn->id, sizeof(*cn->id));
 	free(cn->id);
 	memset(cn, 0, sizeof(*cn));
 }
 
-/* The S3 layer's store: the local one, or the cluster's coordinator over it. */
-static int facade_new(struct store *st, const struct cluster_node *cn, struct cstore **out)
+/* The S3 layer's store: the local one, or the cluster's coordinator over it (and then the
+ * bucket log, which needs the open store). */
+static int facade_new(struct store *st, struct cluster_node *cn, struct cstore **out)
 {
 	struct cstore_config ccfg = { .st = st, .spool_dir = cfg.data.v[0] };
+	int err;
 
 	if (cn->id) {
+		if ((err = cbucket_open(cfg.cluster, st, &cn->buckets))) {
+			log_errorx("cluster_bucket_log_failed dir=%s err=%d", cfg.cluster, err);
+			return err;
+		}
 		ccfg.maps = cn->maps;
 		ccfg.self_id = cn->id->node_id;
+		ccfg.buckets = cn->buckets;
 		ccfg.peer = (struct peer_cfg){ .ca_pem = cn->id->ca_pem, .cert_pem = cn->id->cert_pem,
 					       .key_pem = cn->id->key_pem };
 	}

@@ -114,7 +114,7 @@ out:
 static int rp_push(struct rp_pass *ps, const struct rp_row *rw, const struct peer *p)
 {
 	struct cstore *cs = ps->r->cs;
-	uint64_t held;
+	uint64_t held, bv;
 	int rc = 0;
 
 	if (!ps->row.tomb && ps->fd < 0 && (rc = rp_spool(ps, rw)))
@@ -124,8 +124,9 @@ static int rp_push(struct rp_pass *ps, const struct rp_row *rw, const struct pee
 						ps->row.version, &held)
 				  : peer_put_fd(&cs->peer, p, ps->bucket, rw->key, rw->key_len,
 						ps->fd, &ps->row, &held);
-		/* A node that missed the bucket's create gets it now. */
-		if (rc != -ENOENT || tries || peer_bucket_create(&cs->peer, p, ps->bucket) < 0)
+		/* A node that missed the bucket's create gets it now, with its version. */
+		if (rc != -ENOENT || tries || !(bv = cs_bucket_version(cs, ps->bucket)) ||
+		    peer_bucket_create(&cs->peer, p, ps->bucket, bv) < 0)
 			break;
 	}
 	return rc < 0 ? rc : 0;
@@ -271,13 +272,54 @@ static int64_t rp_now_ms(void)
 	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
+static int rp_merge(void *ctx, const struct cbucket_ent *e)
+{
+	int rc = cbucket_record(ctx, e);
+
+	return rc < 0 ? rc : 0;
+}
+
+/* Buckets first: every peer's bucket log merged into this node's, and the store made to
+ * follow it, so the rows pushed next find their buckets (and none comes back deleted). */
+static int rp_buckets(struct crepair *r, struct rp_pass *ps)
+{
+	struct cstore *cs = r->cs;
+	const struct cmap *m = cmap_sync_get(cs->maps);
+	int self, rc;
+
+	if (!m || !cs->buckets) {
+		if (m)
+			cmap_sync_put(cs->maps, m);
+		return 0;
+	}
+	self = cs_self(cs, m);
+	for (int i = 0; i < m->nnodes && !rp_stopping(r); i++) {
+		struct peer p = { m->nodes[i].node_id, m->nodes[i].internal_addr };
+
+		if (i == self || !p.addr[0])
+			continue;
+		if ((rc = peer_bucket_log(&cs->peer, &p, rp_merge, cs->buckets)) < 0) {
+			ps->errors++;
+			log_debug("cluster_repair_bucket_log_failed node=%s err=%d", p.node_id, rc);
+		}
+	}
+	cmap_sync_put(cs->maps, m);
+	if ((rc = cbucket_apply(cs->buckets, cs->st)) < 0) {
+		ps->errors++;
+		log_warnx("cluster_repair_buckets_failed err=%d", rc);
+	}
+	return rc > 0 ? rc : 0;
+}
+
 static void rp_pass_run(struct crepair *r, struct rp_pass *ps)
 {
 	struct rp_names nm = { 0 };
 	int64_t t0 = rp_now_ms();
-	int rc = store_bucket_list(r->cs->st, rp_name, &nm);
+	int rc, buckets;
 
 	ps->rows_seen = ps->pushed = ps->dropped = ps->errors = 0;
+	buckets = rp_buckets(r, ps);
+	rc = store_bucket_list(r->cs->st, rp_name, &nm);
 	if (rc)
 		ps->errors++;
 	for (int i = 0; !rc && i < nm.n && !rp_stopping(r); i++) {
@@ -285,8 +327,8 @@ static void rp_pass_run(struct crepair *r, struct rp_pass *ps)
 		rp_bucket(ps);
 	}
 	free(nm.v);
-	log_info("cluster_repair_pass rows=%ld pushed=%ld dropped=%ld errors=%ld elapsed_ms=%lld",
-		 ps->rows_seen, ps->pushed, ps->dropped, ps->errors,
+	log_info("cluster_repair_pass buckets_changed=%d rows=%ld pushed=%ld dropped=%ld errors=%ld elapsed_ms=%lld",
+		 buckets, ps->rows_seen, ps->pushed, ps->dropped, ps->errors,
 		 (long long)(rp_now_ms() - t0));
 }
 

@@ -23,6 +23,7 @@ int cstore_new(const struct cstore_config *cfg, struct cstore **out)
 	cs->st = cfg->st;
 	cs->maps = cfg->maps;
 	cs->peer = cfg->peer;
+	cs->buckets = cfg->buckets;
 	if (cfg->self_id)
 		snprintf(cs->self_id, sizeof(cs->self_id), "%s", cfg->self_id);
 	snprintf(cs->spool_dir, sizeof(cs->spool_dir), "%s", cfg->spool_dir ? cfg->spool_dir : ".");
@@ -113,8 +114,8 @@ int cstore_bucket_list(struct cstore *cs, int (*fn)(void *ctx, const struct stor
 
 /* Runs the bucket change on every other node of the map with an address; returns the
  * nodes where it holds now (ok_err counts as holding: it already did), and *nodes. */
-static int bucket_broadcast(struct cstore *cs, const char *name, bool create, int *nodes,
-			    int *not_empty)
+static int bucket_broadcast(struct cstore *cs, const char *name, bool create, uint64_t version,
+			    int *nodes, int *not_empty)
 {
 	const struct cmap *m = cmap_sync_get(cs->maps);
 	int self, ok = 0;
@@ -130,8 +131,8 @@ static int bucket_broadcast(struct cstore *cs, const char *name, bool create, in
 
 		if (i == self || !p.addr[0])
 			continue;
-		rc = create ? peer_bucket_create(&cs->peer, &p, name)
-			    : peer_bucket_delete(&cs->peer, &p, name);
+		rc = create ? peer_bucket_create(&cs->peer, &p, name, version)
+			    : peer_bucket_delete(&cs->peer, &p, name, version);
 		if (rc == 0 || rc == (create ? -EEXIST : -ENOENT))
 			ok++;
 		else if (rc == -ENOTEMPTY)
@@ -146,14 +147,41 @@ static int bucket_broadcast(struct cstore *cs, const char *name, bool create, in
 	return ok;
 }
 
+uint64_t cs_bucket_version(struct cstore *cs, const char *bucket)
+{
+	struct cbucket_ent e;
+
+	if (!cs->buckets || cbucket_get(cs->buckets, bucket, &e) || e.deleted)
+		return 0;
+	return e.version;
+}
+
+/* Logs a bucket change this node made (a new version, newer than any it has seen). */
+static int bucket_log(struct cstore *cs, const char *name, bool deleted, uint64_t *version)
+{
+	struct cbucket_ent e = { .deleted = deleted };
+	int rc;
+
+	snprintf(e.name, sizeof(e.name), "%s", name);
+	e.version = *version = cbucket_stamp(cs->buckets);
+	rc = cbucket_record(cs->buckets, &e);
+	if (rc < 0)
+		log_errorx("cluster_bucket_log_failed bucket=%s err=%d", name, rc);
+	return rc < 0 ? rc : 0;
+}
+
 int cstore_bucket_create(struct cstore *cs, const char *name)
 {
-	int rc = store_bucket_create(cs->st, name), nodes, ok, not_empty = 0;
+	int rc = store_bucket_create(cs->st, name), nodes, ok, not_empty = 0, err;
+	uint64_t version;
 
 	if (!cs->maps || (rc && rc != -EEXIST))
 		return rc;
+	version = cs_bucket_version(cs, name);
+	if ((!rc || !version) && (err = bucket_log(cs, name, false, &version)))
+		return err;
 	/* An existing bucket is still announced: a node that missed its create gets it. */
-	ok = bucket_broadcast(cs, name, true, &nodes, &not_empty) + 1;
+	ok = bucket_broadcast(cs, name, true, version, &nodes, &not_empty) + 1;
 	if (rc)
 		return rc;
 	return ok >= nodes / 2 + 1 ? 0 : STORE_ENOQUORUM;
@@ -171,6 +199,7 @@ int cstore_bucket_delete(struct cstore *cs, const char *name)
 	struct store_list_query q = { .max = 1 };
 	bool truncated, used = false;
 	int rc, nodes, ok, not_empty = 0;
+	uint64_t version;
 
 	if (!cs->maps)
 		return store_bucket_delete(cs->st, name);
@@ -179,9 +208,9 @@ int cstore_bucket_delete(struct cstore *cs, const char *name)
 		return rc;
 	if (used)
 		return -ENOTEMPTY;
-	if ((rc = store_bucket_delete(cs->st, name)))
+	if ((rc = store_bucket_delete(cs->st, name)) || (rc = bucket_log(cs, name, true, &version)))
 		return rc;
-	ok = bucket_broadcast(cs, name, false, &nodes, &not_empty) + 1;
+	ok = bucket_broadcast(cs, name, false, version, &nodes, &not_empty) + 1;
 	if (not_empty)
 		return -ENOTEMPTY;
 	return ok >= nodes / 2 + 1 ? 0 : STORE_ENOQUORUM;

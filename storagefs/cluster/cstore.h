@@ -25,6 +25,7 @@ struct cstore_config {
 	struct cmap_sync *maps;
 	const char *self_id;
 	struct peer_cfg peer;
+	struct cbucket *buckets;	/* the cluster's bucket log (a cluster must have one) */
 	const char *spool_dir;		/* where bodies in transit live (unlinked files) */
 };
 

@@ -14,6 +14,7 @@ struct cstore {
 	struct cmap_sync *maps;		/* NULL: a single node */
 	char self_id[CMAP_ID_MAX];
 	struct peer_cfg peer;
+	struct cbucket *buckets;	/* NULL: a single node */
 	char spool_dir[PATH_MAX];
 	pthread_mutex_t mu;
 	pthread_cond_t cv;
@@ -52,6 +53,9 @@ int cs_open(struct cstore *cs, const char *bucket, const char *key, size_t key_l
 /* The merged listing over this node and every peer in the map. */
 int cs_list(struct cstore *cs, const char *bucket, const struct store_list_query *q,
 	    int (*fn)(void *ctx, const struct store_list_entry *e), void *ctx, bool *truncated);
+/* The version of bucket's live entry in the bucket log, or 0 (none, or deleted): what a
+ * node that lacks the bucket is sent with it. */
+uint64_t cs_bucket_version(struct cstore *cs, const char *bucket);
 void cs_bg_begin(struct cstore *cs);
 void cs_bg_end(struct cstore *cs);
 

@@ -62,7 +62,7 @@ static int push(struct wjob *j, int idx)
 {
 	struct cstore *cs = j->cs;
 	struct peer p = { j->m->nodes[idx].node_id, j->m->nodes[idx].internal_addr };
-	uint64_t held;
+	uint64_t held, bv;
 	int rc;
 
 	if (idx == j->self)
@@ -75,8 +75,10 @@ static int push(struct wjob *j, int idx)
 					     j->row.version, &held)
 			       : peer_put_fd(&cs->peer, &p, j->bucket, j->key, j->key_len, j->fd,
 					     &j->row, &held);
-		/* A node that missed the bucket's create gets it now. */
-		if (rc != -ENOENT || tries || peer_bucket_create(&cs->peer, &p, j->bucket) < 0)
+		/* A node that missed the bucket's create gets it now, with its version (never a
+		 * new one: a peer that knows of a later delete refuses it). */
+		if (rc != -ENOENT || tries || !(bv = cs_bucket_version(cs, j->bucket)) ||
+		    peer_bucket_create(&cs->peer, &p, j->bucket, bv) < 0)
 			break;
 	}
 	return rc;

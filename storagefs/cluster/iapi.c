@@ -144,6 +144,9 @@ static void route(struct ireq *q, char *target)
 	} else if (!strcmp(target, IWIRE_BUCKETS)) {
 		if (is(method, "GET"))
 			return iapi_buckets(q);
+	} else if (!strcmp(target, IWIRE_BUCKET_LOG)) {
+		if (is(method, "GET"))
+			return iapi_bucket_log(q);
 	} else {
 		return iapi_reply_err(q, IW_NOT_FOUND, "no such route", NULL);
 	}
@@ -177,7 +180,7 @@ static void serve(struct iapi *a, struct tls_conn *c, struct ireq *q)
 
 static void conn_handle(struct iapi *a, struct tls_conn *c)
 {
-	struct ireq q = { .st = a->cfg.st, .c = c, .peer = "" };
+	struct ireq q = { .st = a->cfg.st, .buckets = a->cfg.buckets, .c = c, .peer = "" };
 
 	q.m = malloc(sizeof(*q.m));
 	q.buf = malloc(IAPI_CHUNK);

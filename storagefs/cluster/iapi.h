@@ -6,6 +6,7 @@
 #define CAIRN_CLUSTER_IAPI_H
 
 #include "../store/store.h"
+#include "cbucket.h"
 #include "cmap_sync.h"
 
 #define IAPI_MAX_CONNS		64
@@ -18,6 +19,7 @@ struct iapi_config {
 	const char *listen;		/* host:port, [v6]:port or :port (port 0: any) */
 	struct store *st;
 	struct cmap_sync *maps;		/* who may call: node ids in the current map */
+	struct cbucket *buckets;	/* the bucket log (NULL: bucket changes unversioned) */
 	const char *cert_pem, *key_pem;	/* this node's certificate and key */
 	const char *ca_pem;		/* the cluster CA: the only issuer of clients */
 	int max_conns;			/* 0: IAPI_MAX_CONNS */

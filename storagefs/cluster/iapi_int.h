@@ -10,6 +10,7 @@
 /* One request being answered, on its connection's thread. */
 struct ireq {
 	struct store *st;
+	struct cbucket *buckets;	/* or NULL */
 	struct tls_conn *c;
 	struct http1s_msg *m;
 	unsigned char *buf;		/* IAPI_CHUNK bytes */
@@ -33,5 +34,6 @@ void iapi_list(struct ireq *q);
 void iapi_bucket_put(struct ireq *q);
 void iapi_bucket_delete(struct ireq *q);
 void iapi_buckets(struct ireq *q);
+void iapi_bucket_log(struct ireq *q);
 
 #endif

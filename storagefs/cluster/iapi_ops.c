@@ -311,10 +311,36 @@ void iapi_list(struct ireq *q)
 
 /* --- buckets --- */
 
+/* The change's bucket-log entry: X-Cairn-Version when the caller sent it, else stamped
+ * here. 0, or -EINVAL (a malformed version). */
+static int bucket_ent(struct ireq *q, bool deleted, struct cbucket_ent *e)
+{
+	char v[24];
+
+	memset(e, 0, sizeof(*e));
+	snprintf(e->name, sizeof(e->name), "%s", q->bucket);
+	e->deleted = deleted;
+	if (http1s_field(q->m, "X-Cairn-Version", v, sizeof(v)) >= 0)
+		return iwire_u64(v, &e->version) || e->version == 0 || e->version > INT64_MAX ? -EINVAL : 0;
+	e->version = cbucket_stamp(q->buckets);
+	return 0;
+}
+
 void iapi_bucket_put(struct ireq *q)
 {
-	int rc = store_bucket_create(q->st, q->bucket);
+	struct cbucket_ent e, cur;
+	int rc;
 
+	if (q->buckets) {
+		if (bucket_ent(q, false, &e))
+			return iapi_reply_err(q, IW_BAD_REQUEST, "bad X-Cairn-Version", NULL);
+		if ((rc = cbucket_record(q->buckets, &e)) < 0)
+			return iapi_reply_err(q, iapi_err_of(rc), "cannot log the bucket", NULL);
+		/* A delete newer than this create: the create lost (a late or replayed one). */
+		if (rc == 0 && !cbucket_get(q->buckets, q->bucket, &cur) && cur.deleted)
+			return iapi_reply_err(q, IW_NO_SUCH_BUCKET, "deleted later in the cluster", NULL);
+	}
+	rc = store_bucket_create(q->st, q->bucket);
 	if (rc)
 		return iapi_reply_err(q, iapi_err_of(rc), rc == -EEXIST ? "bucket exists" :
 				      strerror(-rc), NULL);
@@ -324,8 +350,19 @@ void iapi_bucket_put(struct ireq *q)
 
 void iapi_bucket_delete(struct ireq *q)
 {
-	int rc = store_bucket_delete(q->st, q->bucket);
+	struct cbucket_ent e;
+	int rc;
 
+	if (q->buckets && bucket_ent(q, true, &e))
+		return iapi_reply_err(q, IW_BAD_REQUEST, "bad X-Cairn-Version", NULL);
+	rc = store_bucket_delete(q->st, q->bucket);
+	/* Logged also where the bucket never was: that node must not learn it from a stale peer. */
+	if ((!rc || rc == -ENOENT) && q->buckets) {
+		int err = cbucket_record(q->buckets, &e);
+
+		if (err < 0)
+			return iapi_reply_err(q, iapi_err_of(err), "cannot log the bucket", NULL);
+	}
 	if (rc)
 		return iapi_reply_err(q, iapi_err_of(rc), rc == -ENOTEMPTY ? "bucket not empty" :
 				      strerror(-rc), NULL);
@@ -361,4 +398,22 @@ void iapi_buckets(struct ireq *q)
 	if (len < 0)
 		return iapi_reply_err(q, iapi_err_of(len), "cannot list buckets", NULL);
 	reply_json(q, (const char *)q->buf, (size_t)len);
+}
+
+void iapi_bucket_log(struct ireq *q)
+{
+	char *buf;
+	int len;
+
+	if (!q->buckets)
+		return reply_json(q, "{\"buckets\": []}\n", 16);
+	/* Rare (once per repair pass per peer) and up to CBUCKET_JSON_MAX: its own buffer. */
+	if (!(buf = malloc(CBUCKET_JSON_MAX)))
+		return iapi_reply_err(q, IW_INTERNAL, "out of memory", NULL);
+	len = cbucket_json(q->buckets, buf, CBUCKET_JSON_MAX);
+	if (len < 0)
+		iapi_reply_err(q, iapi_err_of(len), "cannot write the bucket log", NULL);
+	else
+		reply_json(q, buf, (size_t)len);
+	free(buf);
 }

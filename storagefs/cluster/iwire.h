@@ -13,6 +13,7 @@
 #define IWIRE_LIST	"/i/v1/l/"
 #define IWIRE_BUCKET	"/i/v1/b/"
 #define IWIRE_BUCKETS	"/i/v1/b"
+#define IWIRE_BUCKET_LOG	"/i/v1/bucket-log"
 /* X-Cairn-Meta: base64 of up to STORE_META_MAX bytes; with the other fields. */
 #define IWIRE_HDRS_MAX	(4 * ((STORE_META_MAX + 2) / 3) + 1024)
 #define IWIRE_TARGET_MAX	(16 + 3 * STORE_BUCKET_MAX + 3 * STORE_KEY_MAX + 3 * STORE_KEY_MAX + 64)

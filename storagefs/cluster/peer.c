@@ -401,26 +401,50 @@ int peer_list(const struct peer_cfg *pc, const struct peer *p, const char *bucke
 }
 
 static int bucket_call(const struct peer_cfg *pc, const struct peer *p, const char *bucket,
-		       const char *method)
+		       const char *method, uint64_t version)
 {
+	char extra[48] = "";
 	struct pcall k;
 	int err = iwire_target(k.target, sizeof(k.target), IWIRE_BUCKET, bucket, NULL, 0, NULL);
 
-	if (err || (err = call_start(pc, p, &k, method, "", -1)))
+	if (version)
+		snprintf(extra, sizeof(extra), "X-Cairn-Version: %llu\r\n", (unsigned long long)version);
+	if (err || (err = call_start(pc, p, &k, method, extra, -1)))
 		return err;
 	err = call_reply(&k, false);
 	call_end(&k);
 	return err < 0 ? err : 0;
 }
 
-int peer_bucket_create(const struct peer_cfg *pc, const struct peer *p, const char *bucket)
+int peer_bucket_create(const struct peer_cfg *pc, const struct peer *p, const char *bucket,
+		       uint64_t version)
 {
-	return bucket_call(pc, p, bucket, "PUT");
+	return bucket_call(pc, p, bucket, "PUT", version);
 }
 
-int peer_bucket_delete(const struct peer_cfg *pc, const struct peer *p, const char *bucket)
+int peer_bucket_delete(const struct peer_cfg *pc, const struct peer *p, const char *bucket,
+		       uint64_t version)
 {
-	return bucket_call(pc, p, bucket, "DELETE");
+	return bucket_call(pc, p, bucket, "DELETE", version);
+}
+
+int peer_bucket_log(const struct peer_cfg *pc, const struct peer *p,
+		    int (*fn)(void *ctx, const struct cbucket_ent *e), void *ctx)
+{
+	struct pcall k = { 0 };
+	char *text = NULL;
+	size_t len;
+	int err;
+
+	snprintf(k.target, sizeof(k.target), "%s", IWIRE_BUCKET_LOG);
+	err = call_start(pc, p, &k, "GET", "", -1);
+	if (err)
+		return err;
+	if ((err = call_reply(&k, false)) >= 0 && !(err = read_json(&k, PEER_LIST_MAX, &text, &len)))
+		err = cbucket_parse(text, len, fn, ctx);
+	call_end(&k);
+	free(text);
+	return err == -EINVAL ? -EPROTO : err;
 }
 
 int peer_buckets(const struct peer_cfg *pc, const struct peer *p,

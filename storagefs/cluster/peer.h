@@ -10,6 +10,7 @@
 #include <stdint.h>
 
 #include "../store/store.h"
+#include "cbucket.h"
 
 #define PEER_TIMEOUT_MS		30000	/* connect, handshake, and each read or write */
 #define PEER_CHUNK		(256 * 1024)
@@ -60,8 +61,15 @@ int peer_list(const struct peer_cfg *pc, const struct peer *p, const char *bucke
 	      const char *prefix, size_t prefix_len, const char *after, size_t after_len,
 	      int max, int (*fn)(void *ctx, const struct store_row_entry *e), void *ctx,
 	      bool *truncated);
-int peer_bucket_create(const struct peer_cfg *pc, const struct peer *p, const char *bucket);
-int peer_bucket_delete(const struct peer_cfg *pc, const struct peer *p, const char *bucket);
+/* version: the change's entry in the bucket log (cbucket.h), 0 to let the peer stamp it. A
+ * create the peer's log has a newer delete for is refused: -ENOENT. */
+int peer_bucket_create(const struct peer_cfg *pc, const struct peer *p, const char *bucket,
+		       uint64_t version);
+int peer_bucket_delete(const struct peer_cfg *pc, const struct peer *p, const char *bucket,
+		       uint64_t version);
+/* The peer's bucket log, fn called per entry (cbucket_parse). */
+int peer_bucket_log(const struct peer_cfg *pc, const struct peer *p,
+		    int (*fn)(void *ctx, const struct cbucket_ent *e), void *ctx);
 int peer_buckets(const struct peer_cfg *pc, const struct peer *p,
 		 int (*fn)(void *ctx, const struct store_bucket *b), void *ctx);
 

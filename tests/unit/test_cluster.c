@@ -598,6 +598,7 @@ static const struct pworld *pworld(void)
 
 struct ifx {
 	struct sfx s;
+	struct cbucket *log;
 	struct cmap_sync *maps;
 	struct iapi *api;
 	struct peer_cfg pc;
@@ -620,6 +621,9 @@ static int ifx_open(struct ifx *fx, const struct pworld *w)
 		return -1;
 	cfg.st = fx->s.st;
 	cfg.maps = fx->maps;
+	if ((err = cbucket_open(test_tmpdir(), fx->s.st, &fx->log)))
+		return err;
+	cfg.buckets = fx->log;
 	if ((err = iapi_start(&cfg, &fx->api)))
 		return err;
 	fx->pc = (struct peer_cfg){ w->ca.crt, w->cli2.crt, w->cli2.key, 5000 };
@@ -630,6 +634,7 @@ static int ifx_open(struct ifx *fx, const struct pworld *w)
 static void ifx_close(struct ifx *fx)
 {
 	iapi_stop(fx->api);
+	cbucket_free(fx->log);
 	cmap_sync_free(fx->maps);
 	store_close(fx->s.st);
 }
@@ -678,8 +683,8 @@ TEST(iapi_replica_round_trip)
 	CHECK(w);
 	fill(data, sizeof(data), 5);
 	CHECK_INT(ifx_open(&fx, w), 0);
-	CHECK_INT(peer_bucket_create(&fx.pc, &fx.p, "b2"), 0);
-	CHECK_INT(peer_bucket_create(&fx.pc, &fx.p, "b2"), -EEXIST);
+	CHECK_INT(peer_bucket_create(&fx.pc, &fx.p, "b2", 0), 0);
+	CHECK_INT(peer_bucket_create(&fx.pc, &fx.p, "b2", 0), -EEXIST);
 	fd = tmpfile_with(data, sizeof(data));
 	CHECK(fd >= 0);
 	CHECK_INT(peer_put_fd(&fx.pc, &fx.p, "b2", key, strlen(key), fd, &row, &held), 0);
@@ -778,12 +783,153 @@ TEST(iapi_list_and_buckets)
 	CHECK_STR(r.key[0], "p/b c");
 	CHECK_INT(peer_list(&fx.pc, &fx.p, "nob", NULL, 0, NULL, 0, 5, prow_cb, &r, &trunc),
 		  -ENOENT);
-	CHECK_INT(peer_bucket_create(&fx.pc, &fx.p, "c"), 0);
+	CHECK_INT(peer_bucket_create(&fx.pc, &fx.p, "c", 0), 0);
 	CHECK_INT(peer_buckets(&fx.pc, &fx.p, bucket_cb, names), 0);
 	CHECK_STR(names, "b,c,");
-	CHECK_INT(peer_bucket_delete(&fx.pc, &fx.p, "b"), -ENOTEMPTY);
-	CHECK_INT(peer_bucket_delete(&fx.pc, &fx.p, "c"), 0);
-	CHECK_INT(peer_bucket_delete(&fx.pc, &fx.p, "c"), -ENOENT);
+	CHECK_INT(peer_bucket_delete(&fx.pc, &fx.p, "b", 0), -ENOTEMPTY);
+	CHECK_INT(peer_bucket_delete(&fx.pc, &fx.p, "c", 0), 0);
+	CHECK_INT(peer_bucket_delete(&fx.pc, &fx.p, "c", 0), -ENOENT);
+	ifx_close(&fx);
+}
+
+/* --- the bucket log --- */
+
+static struct cbucket_ent bent(const char *name, uint64_t version, bool deleted)
+{
+	struct cbucket_ent e = { .version = version, .deleted = deleted };
+
+	snprintf(e.name, sizeof(e.name), "%s", name);
+	return e;
+}
+
+static int bent_cat(void *ctx, const struct cbucket_ent *e)
+{
+	char *out = ctx;
+
+	sprintf(out + strlen(out), "%s@%llu%s,", e->name, (unsigned long long)e->version,
+		e->deleted ? "x" : "");
+	return 0;
+}
+
+TEST(cbucket_newer_wins_and_survives_restart)
+{
+	struct cbucket *b, *b2;
+	struct cbucket_ent e;
+	char all[256] = "", again[256] = "", json[1024];
+	uint64_t s1, s2;
+	int len;
+
+	CHECK_INT(cbucket_open(test_tmpdir(), NULL, &b), 0);
+	e = bent("photos", 100, false);
+	CHECK_INT(cbucket_record(b, &e), 1);
+	CHECK_INT(cbucket_record(b, &e), 0);			/* the same: not newer */
+	e = bent("photos", 100, true);
+	CHECK_INT(cbucket_record(b, &e), 1);			/* a tie: the delete wins */
+	e = bent("photos", 99, false);
+	CHECK_INT(cbucket_record(b, &e), 0);			/* an older create: ignored */
+	e = bent("logs", 7, false);
+	CHECK_INT(cbucket_record(b, &e), 1);
+	e = bent("bad/name", 8, false);
+	CHECK_INT(cbucket_record(b, &e), -EINVAL);
+	e = bent("zero", 0, false);
+	CHECK_INT(cbucket_record(b, &e), -EINVAL);
+	CHECK_INT(cbucket_get(b, "photos", &e), 0);
+	CHECK(e.deleted && e.version == 100);
+	CHECK_INT(cbucket_get(b, "nope", &e), -ENOENT);
+	s1 = cbucket_stamp(b);
+	s2 = cbucket_stamp(b);
+	CHECK(s1 > 100 && s2 > s1);
+	CHECK_INT(cbucket_each(b, bent_cat, all), 0);
+	CHECK_STR(all, "logs@7,photos@100x,");
+	len = cbucket_json(b, json, sizeof(json));
+	CHECK(len > 0);
+	CHECK_INT(cbucket_parse(json, (size_t)len, bent_cat, again), 0);
+	CHECK_STR(again, all);
+	CHECK_INT(cbucket_json(b, json, 10), -ENOSPC);
+	cbucket_free(b);
+	CHECK_INT(cbucket_open(test_tmpdir(), NULL, &b2), 0);	/* buckets.json: the same log */
+	again[0] = '\0';
+	CHECK_INT(cbucket_each(b2, bent_cat, again), 0);
+	CHECK_STR(again, all);
+	CHECK(cbucket_stamp(b2) > 100);
+	cbucket_free(b2);
+}
+
+TEST(cbucket_parse_refuses_malformed)
+{
+	char out[256] = "";
+	const char *bad[] = {
+		"", "[]", "{}", "{\"buckets\": {}}",
+		"{\"buckets\": [{\"name\": \"a\", \"version\": 0, \"deleted\": false}]}",
+		"{\"buckets\": [{\"name\": \"a\", \"version\": 5}]}",
+		"{\"buckets\": [{\"name\": \"../x\", \"version\": 5, \"deleted\": true}]}",
+		"{\"buckets\": [{\"name\": \"\", \"version\": 5, \"deleted\": true}]}",
+	};
+
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+		CHECK_INT(cbucket_parse(bad[i], strlen(bad[i]), bent_cat, out), -EINVAL);
+	CHECK_STR(out, "");
+}
+
+TEST(cbucket_store_follows_the_log)
+{
+	struct sfx fx;
+	struct cbucket *b;
+	struct cbucket_ent e;
+	struct store_bucket sb;
+	struct store_row row = row_of(10, "e", 3);
+	uint64_t held;
+	int fd;
+
+	CHECK_INT(sfx_open(&fx, 2, 1, 1), 0);			/* bucket "b", made before the log */
+	CHECK_INT(store_bucket_create(fx.st, "full"), 0);
+	fd = tmpfile_with("abc", 3);
+	CHECK(fd >= 0);
+	CHECK_INT(store_apply_fd(fx.st, "full", "k", 1, fd, &row, &held), 0);
+	close(fd);
+	CHECK_INT(cbucket_open(test_tmpdir(), fx.st, &b), 0);
+	CHECK_INT(cbucket_get(b, "b", &e), 0);			/* adopted with its creation time */
+	CHECK(!e.deleted && e.version > 1600000000000ull);
+	e = bent("b", e.version + 1, true);
+	CHECK_INT(cbucket_record(b, &e), 1);
+	e = bent("full", cbucket_stamp(b), true);
+	CHECK_INT(cbucket_record(b, &e), 1);
+	e = bent("learned", cbucket_stamp(b), false);
+	CHECK_INT(cbucket_record(b, &e), 1);
+	CHECK_INT(cbucket_apply(b, fx.st), 2);			/* b gone, learned made */
+	CHECK_INT(store_bucket_get(fx.st, "b", &sb), -ENOENT);
+	CHECK_INT(store_bucket_get(fx.st, "learned", &sb), 0);
+	CHECK_INT(store_bucket_get(fx.st, "full", &sb), 0);	/* rows left: kept for now */
+	CHECK_INT(cbucket_apply(b, fx.st), 0);
+	cbucket_free(b);
+	store_close(fx.st);
+}
+
+static int bent_log_cb(void *ctx, const struct cbucket_ent *e)
+{
+	return bent_cat(ctx, e);
+}
+
+TEST(iapi_bucket_versions)
+{
+	const struct pworld *w = pworld();
+	struct store_bucket sb;
+	char got[512] = "";
+	struct ifx fx;
+
+	CHECK(w);
+	CHECK_INT(ifx_open(&fx, w), 0);
+	CHECK_INT(peer_bucket_create(&fx.pc, &fx.p, "v", 100), 0);
+	CHECK_INT(peer_bucket_delete(&fx.pc, &fx.p, "v", 200), 0);
+	/* A create older than the delete (late, replayed, or from a stale node) loses. */
+	CHECK_INT(peer_bucket_create(&fx.pc, &fx.p, "v", 150), -ENOENT);
+	CHECK_INT(store_bucket_get(fx.s.st, "v", &sb), -ENOENT);
+	/* A delete of a bucket this node never had is still logged. */
+	CHECK_INT(peer_bucket_delete(&fx.pc, &fx.p, "never", 50), -ENOENT);
+	CHECK_INT(peer_bucket_log(&fx.pc, &fx.p, bent_log_cb, got), 0);
+	CHECK(strstr(got, "never@50x,") && strstr(got, "v@200x,"));
+	CHECK_INT(peer_bucket_create(&fx.pc, &fx.p, "v", 300), 0);	/* made again, later */
+	CHECK_INT(store_bucket_get(fx.s.st, "v", &sb), 0);
 	ifx_close(&fx);
 }
 
