@@ -46,6 +46,7 @@ struct sfs_config {
 	long write_quorum;
 	long scrub_budget_pct;
 	long cluster_repair_s;
+	long cluster_repair_mibs;
 	long threads;
 	long io_threads;
 	long max_conns;
@@ -66,6 +67,7 @@ static struct sfs_config cfg = {
 	.io_threads = 8,
 	.scrub_budget_pct = 5,
 	.cluster_repair_s = 60,
+	.cluster_repair_mibs = 100,
 	.max_conns = 4096,
 	.header_timeout_ms = 10000,
 	.idle_timeout_ms = 60000,
@@ -79,6 +81,7 @@ static const struct config_opt sfs_opts[] = {
 	{ "cluster", CONFIG_STR, &cfg.cluster, 0, 0, "DIR", "join the cluster whose identity cairn-provd keeps in DIR (node.json, node.key, node.crt, ca.crt; the map in DIR/map.json); serves the internal API (default: off, a single node)" },
 	{ "internal-listen", CONFIG_STR, &cfg.internal_listen, 0, 0, "ADDR", "with --cluster: where to serve the node-to-node API over mutual TLS, host:port (default " SFS_INTERNAL_LISTEN ")" },
 	{ "cluster-repair-s", CONFIG_INT, &cfg.cluster_repair_s, 0, 86400, "N", "with --cluster: seconds of rest between two repair passes over this node's rows (push to owners that lack a version, drop copies it does not own; default 60; 0 = off)" },
+	{ "cluster-repair-mibs", CONFIG_INT, &cfg.cluster_repair_mibs, 0, 100000, "N", "with --cluster: at most N MiB a second of copies pushed by repair and rebalancing, so clients keep the disks and the network (default 100; 0 = no cap)" },
 	{ "data", CONFIG_LIST, &cfg.data, 0, 0, "DIR", "a data directory (one per disk); repeat for several" },
 	{ "replicas", CONFIG_INT, &cfg.replicas, 0, 16, "R", "copies of each object, on distinct disks (default 0 = min(3, disks))" },
 	{ "write-quorum", CONFIG_INT, &cfg.write_quorum, 0, 16, "W", "copies durable before a write is acknowledged (default 0 = R/2+1); 1 <= W <= R <= disks" },
@@ -456,7 +459,7 @@ static int serve(const struct sigv4_cred *creds, int ncreds)
 	if (cfg.cluster && (err = cluster_start(st, &cn)) < 0)
 		goto out;
 	if (cfg.cluster && cfg.cluster_repair_s > 0 &&
-	    (err = crepair_start(cs, (int)cfg.cluster_repair_s, &cn.repair)) < 0)
+	    (err = crepair_start(cs, (int)cfg.cluster_repair_s, (int64_t)cfg.cluster_repair_mibs << 20, &cn.repair)) < 0)
 		goto out;
 	running_server = srv;
 	sigemptyset(&sa.sa_mask);

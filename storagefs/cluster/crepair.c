@@ -16,10 +16,14 @@
 struct crepair {
 	struct cstore *cs;
 	int rest_s;
+	int64_t rate;			/* bytes a second, 0: no cap */
+	int64_t tokens;			/* the pacing bucket: bytes that may go now (< 0: owed) */
+	int64_t tokens_ms;		/* when it was last filled */
 	pthread_t thread;
-	pthread_mutex_t mu;
+	pthread_mutex_t mu;		/* stop and st */
 	pthread_cond_t cv;		/* signalled by crepair_stop */
 	bool stop;
+	struct crepair_status st;
 };
 
 struct rp_row {
@@ -34,6 +38,7 @@ struct rp_pass {
 	struct rp_row *rows;		/* the page in hand */
 	int nrows;
 	long rows_seen, pushed, dropped, errors;
+	int64_t pushed_bytes;
 	int fd;				/* the row's body spooled (-1: not yet) */
 	struct store_row row;		/* the row as this node holds it now */
 };
@@ -67,6 +72,48 @@ static bool rp_sleep(struct crepair *r, long ms)
 	stop = r->stop;
 	pthread_mutex_unlock(&r->mu);
 	return stop;
+}
+
+static int64_t rp_now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* Token-bucket pacing of pushed bytes: at most a second's worth in a burst, and a sleep
+ * whenever more went out than the rate allows. */
+static void rp_pace(struct crepair *r, int64_t bytes)
+{
+	int64_t now = rp_now_ms();
+
+	if (r->rate <= 0)
+		return;
+	r->tokens += (now - r->tokens_ms) * r->rate / 1000;
+	if (r->tokens > r->rate)
+		r->tokens = r->rate;
+	r->tokens_ms = now;
+	r->tokens -= bytes;
+	if (r->tokens < 0)
+		rp_sleep(r, -r->tokens * 1000 / r->rate);
+}
+
+/* The pass's counters, where crepair_status reads them. */
+static void rp_publish(struct rp_pass *ps, bool in_pass)
+{
+	struct crepair_status *st = &ps->r->st;
+
+	pthread_mutex_lock(&ps->r->mu);
+	st->in_pass = in_pass;
+	st->rows = ps->rows_seen;
+	st->pushed_total += ps->pushed - st->pushed;
+	st->pushed_bytes_total += ps->pushed_bytes - st->pushed_bytes;
+	st->pushed = ps->pushed;
+	st->pushed_bytes = ps->pushed_bytes;
+	st->dropped = ps->dropped;
+	st->errors = ps->errors;
+	pthread_mutex_unlock(&ps->r->mu);
 }
 
 /* The row's bytes, verified, into an unlinked spool file: 0, -ESTALE (the node's row
@@ -155,6 +202,10 @@ static int rp_owner(struct rp_pass *ps, const struct rp_row *rw, const struct cm
 	if (rc)
 		goto fail;
 	ps->pushed++;
+	if (!ps->row.tomb) {
+		ps->pushed_bytes += ps->row.info.size;
+		rp_pace(ps->r, ps->row.info.size);
+	}
 	return 1;
 fail:
 	ps->errors++;
@@ -235,6 +286,7 @@ static void rp_bucket(struct rp_pass *ps)
 			rp_row(ps, m, &ps->rows[i]);
 		if (m)
 			cmap_sync_put(cs->maps, m);
+		rp_publish(ps, true);
 		after_len = ps->rows[ps->nrows - 1].key_len;
 		memcpy(after, ps->rows[ps->nrows - 1].key, after_len);
 		if (more && rp_sleep(ps->r, CREPAIR_PAGE_PAUSE_MS))
@@ -264,13 +316,6 @@ static int rp_name(void *ctx, const struct store_bucket *b)
 	return 0;
 }
 
-static int64_t rp_now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 static int rp_merge(void *ctx, const struct cbucket_ent *e)
 {
@@ -318,6 +363,11 @@ static void rp_pass_run(struct crepair *r, struct rp_pass *ps)
 	int rc, buckets;
 
 	ps->rows_seen = ps->pushed = ps->dropped = ps->errors = 0;
+	ps->pushed_bytes = 0;
+	pthread_mutex_lock(&r->mu);
+	r->st.pushed = r->st.pushed_bytes = 0;
+	pthread_mutex_unlock(&r->mu);
+	rp_publish(ps, true);
 	buckets = rp_buckets(r, ps);
 	rc = store_bucket_list(r->cs->st, rp_name, &nm);
 	if (rc)
@@ -327,9 +377,15 @@ static void rp_pass_run(struct crepair *r, struct rp_pass *ps)
 		rp_bucket(ps);
 	}
 	free(nm.v);
-	log_info("cluster_repair_pass buckets_changed=%d rows=%ld pushed=%ld dropped=%ld errors=%ld elapsed_ms=%lld",
-		 buckets, ps->rows_seen, ps->pushed, ps->dropped, ps->errors,
-		 (long long)(rp_now_ms() - t0));
+	rp_publish(ps, false);
+	pthread_mutex_lock(&r->mu);
+	r->st.passes++;
+	r->st.rows_last = ps->rows_seen;
+	r->st.last_pass_ms = rp_now_ms() - t0;
+	pthread_mutex_unlock(&r->mu);
+	log_info("cluster_repair_pass buckets_changed=%d rows=%ld pushed=%ld bytes=%lld dropped=%ld errors=%ld elapsed_ms=%lld",
+		 buckets, ps->rows_seen, ps->pushed, (long long)ps->pushed_bytes, ps->dropped,
+		 ps->errors, (long long)(rp_now_ms() - t0));
 }
 
 static void *rp_main(void *arg)
@@ -348,7 +404,14 @@ static void *rp_main(void *arg)
 	return NULL;
 }
 
-int crepair_start(struct cstore *cs, int rest_s, struct crepair **out)
+void crepair_status(struct crepair *r, struct crepair_status *out)
+{
+	pthread_mutex_lock(&r->mu);
+	*out = r->st;
+	pthread_mutex_unlock(&r->mu);
+}
+
+int crepair_start(struct cstore *cs, int rest_s, int64_t rate_bytes_s, struct crepair **out)
 {
 	struct crepair *r = calloc(1, sizeof(*r));
 	pthread_condattr_t ca;
@@ -358,6 +421,9 @@ int crepair_start(struct cstore *cs, int rest_s, struct crepair **out)
 		return -ENOMEM;
 	r->cs = cs;
 	r->rest_s = rest_s > 0 ? rest_s : 1;
+	r->rate = r->st.rate_bytes_s = rate_bytes_s > 0 ? rate_bytes_s : 0;
+	r->tokens = r->rate;
+	r->tokens_ms = rp_now_ms();
 	pthread_mutex_init(&r->mu, NULL);
 	pthread_condattr_init(&ca);
 	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
@@ -370,6 +436,9 @@ int crepair_start(struct cstore *cs, int rest_s, struct crepair **out)
 		free(r);
 		return rc;
 	}
+	pthread_mutex_lock(&cs->mu);
+	cs->repair = r;
+	pthread_mutex_unlock(&cs->mu);
 	*out = r;
 	return 0;
 }
@@ -378,6 +447,9 @@ void crepair_stop(struct crepair *r)
 {
 	if (!r)
 		return;
+	pthread_mutex_lock(&r->cs->mu);
+	r->cs->repair = NULL;
+	pthread_mutex_unlock(&r->cs->mu);
 	pthread_mutex_lock(&r->mu);
 	r->stop = true;
 	pthread_cond_broadcast(&r->cv);

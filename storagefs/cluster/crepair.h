@@ -13,8 +13,11 @@
 struct crepair;
 
 /* Starts the thread on cs (a cluster's coordinator, kept by the caller until
- * crepair_stop): a full pass, then rest_s seconds of rest, and again. */
-int crepair_start(struct cstore *cs, int rest_s, struct crepair **out);
+ * crepair_stop): a full pass, then rest_s seconds of rest, and again; the bytes it pushes
+ * are paced to rate_bytes_s a second (0: no cap), so a rebalance leaves the disks and the
+ * network to the clients. The thread registers with cs (cstore_cluster_status). */
+int crepair_start(struct cstore *cs, int rest_s, int64_t rate_bytes_s, struct crepair **out);
+void crepair_status(struct crepair *r, struct crepair_status *out);
 /* Stops the thread (after the row in hand) and frees. NULL is fine. */
 void crepair_stop(struct crepair *r);
 

@@ -3,6 +3,7 @@
  * its writes, reads, listings and bucket changes go through cwrite.c, cread.c, clist.c
  * and the bucket broadcast below. Multipart uploads stay on their node. */
 #include "cstore_int.h"
+#include "crepair.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -96,6 +97,46 @@ int cs_spool(struct cstore *cs, int *fd)
 		*fd = -1;
 		return err;
 	}
+	return 0;
+}
+
+static int count_live(void *ctx, const struct cbucket_ent *e)
+{
+	*(int *)ctx += !e->deleted;
+	return 0;
+}
+
+int cstore_cluster_status(struct cstore *cs, struct cstore_cluster_status *out)
+{
+	const struct cmap *m;
+
+	if (!cs->maps)
+		return -ENOENT;
+	memset(out, 0, sizeof(*out));
+	snprintf(out->self_id, sizeof(out->self_id), "%s", cs->self_id);
+	if ((m = cmap_sync_get(cs->maps))) {
+		out->map_version = m->version;
+		out->replicas = m->replicas;
+		out->write_quorum = m->write_quorum;
+		out->nodes = m->nnodes;
+		for (int i = 0; i < m->nnodes; i++) {
+			enum cmap_state s = m->nodes[i].state;
+
+			out->up += s == CMAP_UP;
+			out->down += s == CMAP_DOWN;
+			out->joining += s == CMAP_JOINING;
+			out->draining += s == CMAP_DRAINING;
+		}
+		cmap_sync_put(cs->maps, m);
+	}
+	if (cs->buckets)
+		cbucket_each(cs->buckets, count_live, &out->buckets);
+	pthread_mutex_lock(&cs->mu);
+	if (cs->repair) {
+		out->repair_on = true;
+		crepair_status(cs->repair, &out->repair);
+	}
+	pthread_mutex_unlock(&cs->mu);
 	return 0;
 }
 

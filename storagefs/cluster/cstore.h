@@ -31,9 +31,35 @@ struct cstore_config {
 
 struct cstore;
 
+/* What the repair thread is doing, for the status page, the metrics and the console. */
+struct crepair_status {
+	bool in_pass;			/* a pass is running now */
+	int64_t passes;			/* finished since start */
+	int64_t rows;			/* rows looked at in this pass (or the last one) */
+	int64_t rows_last;		/* rows the last finished pass looked at: the progress total */
+	int64_t pushed, pushed_bytes;	/* copies sent to owners, this pass (or the last) */
+	int64_t dropped, errors;	/* copies dropped as a non-owner; failed pushes */
+	int64_t pushed_total, pushed_bytes_total;	/* since start */
+	int64_t last_pass_ms;		/* how long the last finished pass took */
+	int64_t rate_bytes_s;		/* the cap on pushed bytes a second (0: none) */
+};
+
+/* The cluster as this node sees it (cstore_cluster_status). */
+struct cstore_cluster_status {
+	char self_id[CMAP_ID_MAX];
+	uint64_t map_version;		/* 0: no map yet */
+	int replicas, write_quorum;
+	int nodes, up, down, joining, draining;
+	int buckets;			/* live buckets in the bucket log */
+	bool repair_on;			/* a repair thread runs (then repair is filled) */
+	struct crepair_status repair;
+};
+
 int cstore_new(const struct cstore_config *cfg, struct cstore **out);
 /* Waits for the background replica pushes, then frees. NULL is fine. */
 void cstore_free(struct cstore *cs);
+/* 0 and *out, or -ENOENT for a single node. */
+int cstore_cluster_status(struct cstore *cs, struct cstore_cluster_status *out);
 /* True in a cluster: reads, listings and object opens may use the network. */
 bool cstore_remote(const struct cstore *cs);
 struct store *cstore_local(const struct cstore *cs);

@@ -15,6 +15,7 @@ struct cstore {
 	char self_id[CMAP_ID_MAX];
 	struct peer_cfg peer;
 	struct cbucket *buckets;	/* NULL: a single node */
+	struct crepair *repair;		/* the repair thread, while it runs (under mu) */
 	char spool_dir[PATH_MAX];
 	pthread_mutex_t mu;
 	pthread_cond_t cv;

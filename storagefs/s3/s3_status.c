@@ -49,6 +49,31 @@ static void status_disk_json(struct s3_req *r, struct store_disk_status *d, bool
 		(long long)d->rebuild_bytes, (long long)d->rebuild_eta_s, last ? "" : ",");
 }
 
+/* "cluster": {...} for a node of a cluster: the map as it sees it and its repair thread
+ * (rows looked at this pass against the last pass's total: the rebalance's progress). */
+static void status_cluster_json(struct s3_req *r)
+{
+	struct cstore_cluster_status cl;
+	const struct crepair_status *p = &cl.repair;
+
+	if (cstore_cluster_status(r->s3->cfg.store, &cl))
+		return;
+	http_resp_bodyf(r->c,
+		",\"cluster\":{\"node\":\"%s\",\"map_version\":%llu,\"replicas\":%d,"
+		"\"write_quorum\":%d,\"nodes\":%d,\"up\":%d,\"down\":%d,\"joining\":%d,"
+		"\"draining\":%d,\"buckets\":%d,\"repair\":{\"on\":%s,\"in_pass\":%s,"
+		"\"passes\":%lld,\"rows\":%lld,\"rows_last_pass\":%lld,\"pushed\":%lld,"
+		"\"pushed_bytes\":%lld,\"dropped\":%lld,\"errors\":%lld,\"pushed_total\":%lld,"
+		"\"pushed_bytes_total\":%lld,\"last_pass_ms\":%lld,\"rate_limit_bytes_s\":%lld}}",
+		cl.self_id, (unsigned long long)cl.map_version, cl.replicas, cl.write_quorum,
+		cl.nodes, cl.up, cl.down, cl.joining, cl.draining, cl.buckets,
+		cl.repair_on ? "true" : "false", p->in_pass ? "true" : "false",
+		(long long)p->passes, (long long)p->rows, (long long)p->rows_last,
+		(long long)p->pushed, (long long)p->pushed_bytes, (long long)p->dropped,
+		(long long)p->errors, (long long)p->pushed_total, (long long)p->pushed_bytes_total,
+		(long long)p->last_pass_ms, (long long)p->rate_bytes_s);
+}
+
 void s3_cairn_status(struct s3_req *r)
 {
 	static _Thread_local struct store_disk_status d[STATUS_DISKS];
@@ -64,7 +89,9 @@ void s3_cairn_status(struct s3_req *r)
 		(long long)s.healed);
 	for (int i = 0; i < n; i++)
 		status_disk_json(r, &d[i], i == n - 1);
-	http_resp_bodyf(r->c, "]}\n");
+	http_resp_bodyf(r->c, "]");
+	status_cluster_json(r);
+	http_resp_bodyf(r->c, "}\n");
 	s3_send(r);
 }
 
@@ -128,6 +155,34 @@ static void metrics_store(struct http_conn *c, struct s3_ctx *s3)
 				(long long)(d[i].rebuild_total - d[i].rebuild_objects) : 0LL);
 }
 
+static void metric1(struct http_conn *c, const char *name, const char *type, const char *help,
+		    long long v)
+{
+	http_resp_bodyf(c, "# HELP cairn_cluster_%s %s\n# TYPE cairn_cluster_%s %s\ncairn_cluster_%s %lld\n",
+			name, help, name, type, name, v);
+}
+
+static void metrics_cluster(struct http_conn *c, struct s3_ctx *s3)
+{
+	struct cstore_cluster_status cl;
+
+	if (cstore_cluster_status(s3->cfg.store, &cl))
+		return;
+	metric1(c, "map_version", "gauge", "Version of the cluster map this node holds.",
+		(long long)cl.map_version);
+	metric1(c, "nodes_up", "gauge", "Nodes the map says are up.", cl.up);
+	metric1(c, "nodes_down", "gauge", "Nodes the map says are down.", cl.down);
+	metric1(c, "repair_passes_total", "counter", "Repair passes finished.", (long long)cl.repair.passes);
+	metric1(c, "repair_rows", "gauge", "Rows the running (or last) repair pass has looked at.",
+		(long long)cl.repair.rows);
+	metric1(c, "repair_rows_last_pass", "gauge", "Rows the last finished repair pass looked at.",
+		(long long)cl.repair.rows_last);
+	metric1(c, "repair_pushed_total", "counter", "Copies pushed to owner nodes.",
+		(long long)cl.repair.pushed_total);
+	metric1(c, "repair_pushed_bytes_total", "counter", "Bytes pushed to owner nodes.",
+		(long long)cl.repair.pushed_bytes_total);
+}
+
 #define METRICS_CTYPE	"text/plain; version=0.0.4"
 
 void s3_cairn_metrics(struct s3_req *r)
@@ -135,6 +190,7 @@ void s3_cairn_metrics(struct s3_req *r)
 	s3_resp_begin(r, 200);
 	http_resp_header(r->c, "Content-Type", METRICS_CTYPE);
 	metrics_store(r->c, r->s3);
+	metrics_cluster(r->c, r->s3);
 	s3_metrics_write(r->c, s3_ctx_metrics(r->s3));
 	s3_send(r);
 }
@@ -155,6 +211,7 @@ void s3_metrics_on_request(struct http_conn *c, struct http_req *req, void *ud)
 	http_resp_status(c, 200);
 	http_resp_header(c, "Content-Type", METRICS_CTYPE);
 	metrics_store(c, ud);
+	metrics_cluster(c, ud);
 	s3_metrics_write(c, s3_ctx_metrics(ud));
 	http_resp_send(c);
 }

@@ -11,20 +11,25 @@ rendezvous order is the order of the hashes) and cmap_owners (draining nodes las
    key (tombstones too) is on exactly its 2 owners by this script's placement.
 2. Node 4 added (new certificate and directory; map version 2 with 4 nodes, every node
    restarted with it): while the move is under way every object reads back (404 for the
-   deleted ones) via each node in turn, one sweep per poll (node 4 only once a push has
-   created the bucket there: until then it answers NoSuchBucket, docs/CLUSTER.md "Buckets");
+   deleted ones) via each node in turn, one sweep per poll (node 4 only once it has the
+   bucket, which it learns from the others' bucket logs at its first repair pass);
    within 45 s (about 5 s on the host build, 12 s under ASan) every key is on exactly its 2
    owners by the new map, node 4 holding its share (> 0, < all), then reads via all 4 nodes
-   are right.
+   are right; GET /?cairn-status shows the map and the repair counters (pushed bytes).
 3. Node 2 draining (map version 3): 5 new objects written via node 1 avoid node 2; within
    45 s node 2 holds no row of the bucket, every key is on exactly its 2 owners, every read
-   via node 1 (during the drain too) and then via every node is right. Clean stops.
+   via node 1 (during the drain too) and then via every node is right.
+4. Pacing: 16 objects of 1 MiB written while node 2 drains; node 2 back up (map version 4)
+   with --cluster-repair-mibs 1 on every node: its share moves to it, and every repair pass
+   that pushed B >= 2 MiB took at least (B - 1 MiB) / (1 MiB/s) (a second's burst allowed).
+   Clean stops.
 """
 import json
 import os
+import re
 import time
 
-from common import (Daemon, Env, Suite, check, eq, free_port, log, s3client)
+from common import (Daemon, Env, Suite, check, eq, free_port, log, raw_request, s3client)
 import cluster_harness as H
 
 E = Env()
@@ -57,14 +62,18 @@ def fmix64(h):
     return h ^ (h >> 33)
 
 
-def owners(key, ids, draining=(), replicas=2):
+def owners(key, ids, draining=(), replicas=2, bucket=BUCKET):
     """cmap_owners over the map's nodes (in map order, ids sorted): the first `replicas`."""
-    h = fnv1a(fnv1a(0xcbf29ce484222325, BUCKET.encode() + b"\0"), key.encode())
+    h = fnv1a(fnv1a(0xcbf29ce484222325, bucket.encode() + b"\0"), key.encode())
     # Equal weights: the score is monotone in the hash's top 53 bits; ties keep map order.
     rank = sorted(range(len(ids)), key=lambda i: (-(fmix64(h ^ fmix64(SEEDS[ids[i]])) >> 11), i))
     order = [ids[i] for i in rank if ids[i] not in draining] + \
             [ids[i] for i in rank if ids[i] in draining]
     return sorted(order[:replicas])
+
+
+def owners_in(bucket, key):
+    return owners(key, IDS, bucket=bucket)
 
 
 def write_map(ids, version, draining=()):
@@ -146,6 +155,13 @@ def read_all(nid):
         eq(status_of(lambda: c.get_object(Bucket=BUCKET, Key=key)), 404, key + " via " + nid)
 
 
+def cairn_status(nid):
+    st, _, body = raw_request(NODES[nid]["daemon"].port, "GET", "/", query=[("cairn-status", "")],
+                              ak=AK, sk=SK)
+    eq(st, 200, "GET /?cairn-status via " + nid)
+    return json.loads(body)
+
+
 def has_bucket(nid):
     return status_of(lambda: client(nid).head_bucket(Bucket=BUCKET)) == 200
 
@@ -207,6 +223,15 @@ def _():
     check(any("dropped=0 " not in line for nid in IDS[:3]
               for line in NODES[nid]["daemon"].log_text().splitlines()
               if "cluster_repair_pass" in line), "no old node logged a drop")
+    pushed = 0
+    for nid in IDS:
+        cl = cairn_status(nid)["cluster"]
+        eq((cl["node"], cl["map_version"], cl["nodes"], cl["up"], cl["replicas"]),
+           (nid, 2, 4, 4, 2), nid + "'s cluster status")
+        eq(cl["repair"]["rate_limit_bytes_s"], 100 << 20, "default repair rate cap")
+        check(cl["repair"]["on"] and cl["repair"]["passes"] >= 1, "%s repair status %r" % (nid, cl))
+        pushed += cl["repair"]["pushed_bytes_total"]
+    check(pushed > 0, "no node reports pushed bytes after the move")
 
 
 @T.case("node 2 draining: new writes avoid it, it is emptied within 45 s, reads right")
@@ -224,6 +249,39 @@ def _():
     eq(rows_of(IDS[1]), {}, "the draining node's rows")
     for nid in IDS:
         read_all(nid)
+
+
+@T.case("a repair rate cap (--cluster-repair-mibs 1) paces the move of 16 MiB to node 2")
+def _():
+    c1 = client(IDS[0])
+    c1.create_bucket(Bucket="paced")
+    for i in range(16):
+        c1.put_object(Bucket="paced", Key="mib-%02d" % i, Body=os.urandom(1 << 20))
+    eq(sorted(H.own_rows(PKI, IDS[0], NODES[IDS[1]]["addr"], "paced", missing_ok=True)), [],
+       "paced keys on the draining node")
+    for nid in IDS:
+        NODES[nid]["daemon"].extra += ["--cluster-repair-mibs", "1"]
+    restart_all(IDS, 4)
+    t0, want = time.monotonic(), sum(IDS[1] in owners_in("paced", "mib-%02d" % i) for i in range(16))
+    have = 0
+    while time.monotonic() - t0 < 90:
+        have = len(H.own_rows(PKI, IDS[0], NODES[IDS[1]]["addr"], "paced", missing_ok=True))
+        if have >= want:
+            break
+        time.sleep(0.5)
+    eq(have, want, "paced keys node 2 owns and holds")
+    log("%d MiB reached node 2 in %.1f s at 1 MiB/s per pushing node" % (want, time.monotonic() - t0))
+    passes = []
+    for nid in IDS:
+        for line in NODES[nid]["daemon"].log_text().splitlines():
+            m = re.search(r"cluster_repair_pass .* bytes=(\d+) .* elapsed_ms=(\d+)", line)
+            if m and int(m.group(1)) >= 2 << 20:
+                passes.append((nid, int(m.group(1)), int(m.group(2))))
+    check(passes, "no repair pass pushed 2 MiB or more (nothing to check the pace on)")
+    for nid, b, ms in passes:
+        floor = (b - (1 << 20)) * 1000 // (1 << 20)
+        check(ms >= floor - 50, "%s pushed %d bytes in %d ms: faster than 1 MiB/s (floor %d ms)"
+              % (nid, b, ms, floor))
 
 
 @T.case("every node stops cleanly on SIGTERM")
