@@ -47,6 +47,7 @@ struct sfs_config {
 	long scrub_budget_pct;
 	long cluster_repair_s;
 	long cluster_repair_mibs;
+	bool replicas_auto;		/* no --replicas: a cluster node's follow the map */
 	long threads;
 	long io_threads;
 	long max_conns;
@@ -83,7 +84,7 @@ static const struct config_opt sfs_opts[] = {
 	{ "cluster-repair-s", CONFIG_INT, &cfg.cluster_repair_s, 0, 86400, "N", "with --cluster: seconds of rest between two repair passes over this node's rows (push to owners that lack a version, drop copies it does not own; default 60; 0 = off)" },
 	{ "cluster-repair-mibs", CONFIG_INT, &cfg.cluster_repair_mibs, 0, 100000, "N", "with --cluster: at most N MiB a second of copies pushed by repair and rebalancing, so clients keep the disks and the network (default 100; 0 = no cap)" },
 	{ "data", CONFIG_LIST, &cfg.data, 0, 0, "DIR", "a data directory (one per disk); repeat for several" },
-	{ "replicas", CONFIG_INT, &cfg.replicas, 0, 16, "R", "copies of each object, on distinct disks (default 0 = min(3, disks))" },
+	{ "replicas", CONFIG_INT, &cfg.replicas, 0, 16, "R", "copies of each object, on distinct disks (default 0 = min(3, disks); with --cluster: ceil(R / nodes) of the map, at most the disks)" },
 	{ "write-quorum", CONFIG_INT, &cfg.write_quorum, 0, 16, "W", "copies durable before a write is acknowledged (default 0 = R/2+1); 1 <= W <= R <= disks" },
 	{ "scrub-budget-pct", CONFIG_INT, &cfg.scrub_budget_pct, 0, 100, "PCT", "share of disk time the background scrubber (verify + repair every replica) may use (default 5; 0 = off)" },
 	{ "access-key", CONFIG_LIST, &cfg.access_keys, 0, 0, "AK", "an access key; repeat together with --secret-key for several" },
@@ -196,8 +197,11 @@ static int load_creds(struct sigv4_cred *creds)
 /* 1 <= W <= R <= disks, with the defaults filled in (R = min(3, disks), W = R/2 + 1). */
 static int check_replicas(void)
 {
-	/* In a cluster the R copies are over nodes: one per node's disks by default. */
+	/* In a cluster the R copies are over nodes: one on this node's disks to start with,
+	 * then as many as the map asks of it (cs_local_replicas: more while nodes < R). */
 	long r = cfg.replicas ? cfg.replicas : cfg.cluster ? 1 : (cfg.data.n < 3 ? cfg.data.n : 3);
+
+	cfg.replicas_auto = !cfg.replicas && !cfg.write_quorum;
 	long w = cfg.write_quorum ? cfg.write_quorum : r / 2 + 1;
 
 	if (r > cfg.data.n || w > r) {
@@ -399,6 +403,7 @@ static int facade_new(struct store *st, struct cluster_node *cn, struct cstore *
 		ccfg.maps = cn->maps;
 		ccfg.self_id = cn->id->node_id;
 		ccfg.buckets = cn->buckets;
+		ccfg.local_replicas_auto = cfg.replicas_auto;
 		ccfg.peer = (struct peer_cfg){ .ca_pem = cn->id->ca_pem, .cert_pem = cn->id->cert_pem,
 					       .key_pem = cn->id->key_pem };
 	}

@@ -338,6 +338,7 @@ static int rp_buckets(struct crepair *r, struct rp_pass *ps)
 		return 0;
 	}
 	self = cs_self(cs, m);
+	cs_local_replicas(cs, m);
 	for (int i = 0; i < m->nnodes && !rp_stopping(r); i++) {
 		struct peer p = { m->nodes[i].node_id, m->nodes[i].internal_addr };
 

@@ -25,6 +25,13 @@ int cstore_new(const struct cstore_config *cfg, struct cstore **out)
 	cs->maps = cfg->maps;
 	cs->peer = cfg->peer;
 	cs->buckets = cfg->buckets;
+	cs->local_auto = cfg->local_replicas_auto && cfg->maps;
+	if (cs->local_auto) {
+		struct store_status s;
+
+		store_status(cs->st, &s, NULL, 0);
+		cs->ndisks = s.disks;
+	}
 	if (cfg->self_id)
 		snprintf(cs->self_id, sizeof(cs->self_id), "%s", cfg->self_id);
 	snprintf(cs->spool_dir, sizeof(cs->spool_dir), "%s", cfg->spool_dir ? cfg->spool_dir : ".");
@@ -98,6 +105,24 @@ int cs_spool(struct cstore *cs, int *fd)
 		return err;
 	}
 	return 0;
+}
+
+void cs_local_replicas(struct cstore *cs, const struct cmap *m)
+{
+	int n = 0, r, err;
+
+	if (!cs->local_auto || !m || cs->local_for == m->version)
+		return;
+	cs->local_for = m->version;
+	for (int i = 0; i < m->nnodes; i++)
+		n += m->nodes[i].state != CMAP_DRAINING;
+	if (n == 0)
+		n = m->nnodes > 0 ? m->nnodes : 1;
+	r = (m->replicas + n - 1) / n;
+	r = r < 1 ? 1 : r > cs->ndisks ? cs->ndisks : r;
+	r = r > STORE_REPLICAS_MAX ? STORE_REPLICAS_MAX : r;
+	if ((err = store_set_replicas(cs->st, r, r / 2 + 1)))
+		log_warnx("cluster_local_replicas_failed replicas=%d err=%d", r, err);
 }
 
 static int count_live(void *ctx, const struct cbucket_ent *e)

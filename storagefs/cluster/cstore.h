@@ -26,6 +26,9 @@ struct cstore_config {
 	const char *self_id;
 	struct peer_cfg peer;
 	struct cbucket *buckets;	/* the cluster's bucket log (a cluster must have one) */
+	/* The copies this node keeps on its disks follow the map: ceil(R / nodes), at least 1,
+	 * at most its disks (a first node alone keeps R copies itself; from R nodes on, one). */
+	bool local_replicas_auto;
 	const char *spool_dir;		/* where bodies in transit live (unlinked files) */
 };
 

@@ -16,6 +16,9 @@ struct cstore {
 	struct peer_cfg peer;
 	struct cbucket *buckets;	/* NULL: a single node */
 	struct crepair *repair;		/* the repair thread, while it runs (under mu) */
+	bool local_auto;		/* cstore_config.local_replicas_auto */
+	int ndisks;
+	_Atomic uint64_t local_for;	/* the map version the local R was set for */
 	char spool_dir[PATH_MAX];
 	pthread_mutex_t mu;
 	pthread_cond_t cv;
@@ -54,6 +57,8 @@ int cs_open(struct cstore *cs, const char *bucket, const char *key, size_t key_l
 /* The merged listing over this node and every peer in the map. */
 int cs_list(struct cstore *cs, const char *bucket, const struct store_list_query *q,
 	    int (*fn)(void *ctx, const struct store_list_entry *e), void *ctx, bool *truncated);
+/* With local_auto: sets the store's R and W for map m (once per map version). */
+void cs_local_replicas(struct cstore *cs, const struct cmap *m);
 /* The version of bucket's live entry in the bucket log, or 0 (none, or deleted): what a
  * node that lacks the bucket is sent with it. */
 uint64_t cs_bucket_version(struct cstore *cs, const char *bucket);

@@ -133,6 +133,7 @@ static int wjob_new(struct cstore *cs, const char *bucket, const char *key, size
 	}
 	j->cs = cs;
 	j->self = cs_self(cs, j->m);
+	cs_local_replicas(cs, j->m);
 	j->n = cstore_order(j->m, bucket, key, key_len, j->self, j->order);
 	j->slots = j->m->replicas < j->n ? j->m->replicas : j->n;
 	j->row = *row;

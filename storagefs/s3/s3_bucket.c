@@ -191,33 +191,59 @@ void s3_get_bucket_acl(struct s3_req *r)
 		acl_body(r);
 }
 
-/* Object existence for the subresource probes; false when it answered. */
-static bool object_exists(struct s3_req *r)
+static void object_stat_work(struct s3_req *r)
 {
 	struct cstore_obj *o;
-	int err = cstore_obj_stat(r->s3->cfg.store, r->bucket, r->key, r->key_len, &o);
 
-	if (err < 0) {
-		s3_error(r, err == -ENOENT ? S3E_NO_SUCH_KEY : S3E_INTERNAL);
-		return false;
+	r->job_err = cstore_obj_stat(r->s3->cfg.store, r->bucket, r->key, r->key_len, &o);
+	if (r->job_err >= 0)
+		cstore_obj_close(o);
+}
+
+/* Object existence for the subresource probes, then `then` on the loop (in a cluster the
+ * object may be a peer's: looked up on a worker). */
+static void object_probe(struct s3_req *r, void (*then)(struct s3_req *r))
+{
+	if (cstore_remote(r->s3->cfg.store)) {
+		s3_offload(r, object_stat_work, then);
+		return;
 	}
-	cstore_obj_close(o);
-	return true;
+	object_stat_work(r);
+	then(r);
+}
+
+/* After object_probe: false when the object is not there (answered). */
+static bool object_found(struct s3_req *r)
+{
+	if (r->job_err >= 0)
+		return true;
+	s3_error(r, r->job_err == -ENOENT ? S3E_NO_SUCH_KEY : S3E_INTERNAL);
+	return false;
+}
+
+static void object_acl_probed(struct s3_req *r)
+{
+	if (object_found(r))
+		acl_body(r);
 }
 
 void s3_get_object_acl(struct s3_req *r)
 {
-	if (object_exists(r))
-		acl_body(r);
+	object_probe(r, object_acl_probed);
 }
 
-void s3_get_object_tagging(struct s3_req *r)
+static void object_tagging_probed(struct s3_req *r)
 {
-	if (!object_exists(r))
+	if (!object_found(r))
 		return;
 	s3_xml_begin(r, 200);
 	http_resp_bodyf(r->c, "<Tagging xmlns=\"http://s3.amazonaws.com/doc/2006-03-01/\"><TagSet/></Tagging>");
 	s3_send(r);
+}
+
+void s3_get_object_tagging(struct s3_req *r)
+{
+	object_probe(r, object_tagging_probed);
 }
 
 void s3_get_bucket_missing_config(struct s3_req *r)

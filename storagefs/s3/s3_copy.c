@@ -1,6 +1,7 @@
 /* s3_copy.c — server-side copies: CopyObject (metadata COPY or REPLACE,
  * x-amz-copy-source-if-* conditions) and UploadPartCopy (with a source byte range).
- * The source is read with checksums verified and written as a new upload on a worker. */
+ * The source is read with checksums verified and written as a new upload on a worker; in
+ * a cluster it is opened on a worker too (it may be a peer's copy). */
 #include "s3_req.h"
 
 #include <errno.h>
@@ -15,6 +16,10 @@ struct copy_job {
 	char *buf;
 	int64_t start, end;	/* source byte range */
 	bool part;
+	bool self;		/* the source is the destination */
+	size_t skey_len;
+	char sbucket[STORE_BUCKET_MAX + 1];
+	char skey[STORE_KEY_MAX];
 };
 
 static void copy_job_free(void *p)
@@ -25,13 +30,13 @@ static void copy_job_free(void *p)
 	free(j);
 }
 
-/* Opens the object named by x-amz-copy-source into r->obj; false when it answered. */
-static bool open_source(struct s3_req *r, char *sbucket, size_t sbucket_max)
+/* Reads x-amz-copy-source into a new job (r->job); false when it answered. */
+static bool parse_source(struct s3_req *r)
 {
 	const struct http_header *h = http_req_header(r->h, "x-amz-copy-source");
 	char *src = http_conn_scratch(r->c), *slash, *q;
-	struct store_bucket b;
-	int n, err;
+	struct copy_job *j;
+	int n;
 
 	n = uri_decode(h->value, h->value_len, src, STORE_KEY_MAX + STORE_BUCKET_MAX + 64, false);
 	if (n < 0) {
@@ -51,26 +56,56 @@ static bool open_source(struct s3_req *r, char *sbucket, size_t sbucket_max)
 	if (src[0] == '/')
 		memmove(src, src + 1, (size_t)n--);
 	slash = memchr(src, '/', (size_t)n);
-	if (!slash || slash == src || (size_t)(slash - src) >= sbucket_max || slash + 1 == src + n ||
+	if (!slash || slash == src || (size_t)(slash - src) > STORE_BUCKET_MAX || slash + 1 == src + n ||
 	    (size_t)(src + n - slash - 1) > STORE_KEY_MAX) {
 		s3_error_msg(r, S3E_INVALID_ARGUMENT, "Copy Source must mention the source bucket and key: sourcebucket/sourcekey");
 		return false;
 	}
-	memcpy(sbucket, src, (size_t)(slash - src));
-	sbucket[slash - src] = 0;
-	err = cstore_obj_open(r->s3->cfg.store, sbucket, slash + 1, (size_t)(src + n - slash - 1),
-			     &r->obj);
-	if (err < 0) {
-		s3_error(r, err != -ENOENT ? S3E_INTERNAL
-			    : cstore_bucket_get(r->s3->cfg.store, sbucket, &b) == -ENOENT
-			    ? S3E_NO_SUCH_BUCKET : S3E_NO_SUCH_KEY);
+	if (!(j = calloc(1, sizeof(*j)))) {
+		s3_error(r, S3E_INTERNAL);
 		return false;
 	}
+	memcpy(j->sbucket, src, (size_t)(slash - src));
+	j->skey_len = (size_t)(src + n - slash - 1);
+	memcpy(j->skey, slash + 1, j->skey_len);
 	/* The same object copied onto itself must change something (S3's rule). */
-	r->job_err = strcmp(sbucket, r->bucket) == 0 &&
-		     (size_t)(src + n - slash - 1) == r->key_len &&
-		     memcmp(slash + 1, r->key, r->key_len) == 0;
+	j->self = strcmp(j->sbucket, r->bucket) == 0 && j->skey_len == r->key_len &&
+		  memcmp(j->skey, r->key, r->key_len) == 0;
+	r->job = j;
+	r->job_free = copy_job_free;
 	return true;
+}
+
+static void source_open_work(struct s3_req *r)
+{
+	struct copy_job *j = r->job;
+
+	r->job_err = cstore_obj_open(r->s3->cfg.store, j->sbucket, j->skey, j->skey_len, &r->obj);
+}
+
+/* Opens the parsed source into r->obj, then calls opened (on the loop either way). */
+static void open_source(struct s3_req *r, void (*opened)(struct s3_req *r))
+{
+	if (cstore_remote(r->s3->cfg.store)) {
+		s3_offload(r, source_open_work, opened);
+		return;
+	}
+	source_open_work(r);
+	opened(r);
+}
+
+/* After open_source: false when the source could not be opened (answered). */
+static bool source_opened(struct s3_req *r)
+{
+	struct copy_job *j = r->job;
+	struct store_bucket b;
+
+	if (r->job_err >= 0)
+		return true;
+	s3_error(r, r->job_err != -ENOENT ? S3E_INTERNAL
+		    : cstore_bucket_get(r->s3->cfg.store, j->sbucket, &b) == -ENOENT
+		    ? S3E_NO_SUCH_BUCKET : S3E_NO_SUCH_KEY);
+	return false;
 }
 
 static void copy_work(struct s3_req *r)
@@ -124,18 +159,15 @@ static void copy_done(struct s3_req *r)
 /* Common tail: conditions, the job, the offload. The destination put is open. */
 static void copy_start(struct s3_req *r, int64_t start, int64_t end, bool part)
 {
-	struct copy_job *j = calloc(1, sizeof(*j));
+	struct copy_job *j = r->job;
 
-	if (!j || !(j->buf = malloc(S3_COPY_BUF))) {
-		free(j);
+	if (!(j->buf = malloc(S3_COPY_BUF))) {
 		s3_error(r, S3E_INTERNAL);
 		return;
 	}
 	j->start = start;
 	j->end = end;
 	j->part = part;
-	r->job = j;
-	r->job_free = copy_job_free;
 	r->job_err = 0;
 	s3_offload(r, copy_work, copy_done);
 }
@@ -151,19 +183,20 @@ static bool copy_conditions(struct s3_req *r)
 	return true;
 }
 
-void s3_copy_object(struct s3_req *r)
+static void copy_object_opened(struct s3_req *r)
 {
-	char sbucket[STORE_BUCKET_MAX + 1], dir[16];
+	struct copy_job *j = r->job;
 	const struct store_objinfo *src;
+	char dir[16];
 	bool replace;
 	int err;
 
-	if (!open_source(r, sbucket, sizeof(sbucket)) || !copy_conditions(r))
+	if (!source_opened(r) || !copy_conditions(r))
 		return;
 	src = cstore_obj_info(r->obj);
 	replace = s3_header_str(r, "x-amz-metadata-directive", dir, sizeof(dir)) >= 0 &&
 		  strcasecmp(dir, "REPLACE") == 0;
-	if (r->job_err && !replace) {
+	if (j->self && !replace) {
 		s3_error_msg(r, S3E_INVALID_REQUEST, "This copy request is illegal because it is trying to copy an object to itself without changing the object's metadata, storage class, website redirect location or encryption attributes.");
 		return;
 	}
@@ -185,23 +218,19 @@ void s3_copy_object(struct s3_req *r)
 	copy_start(r, 0, src->size, false);
 }
 
-void s3_upload_part_copy(struct s3_req *r)
+void s3_copy_object(struct s3_req *r)
 {
-	char sbucket[STORE_BUCKET_MAX + 1], v[16];
+	if (parse_source(r))
+		open_source(r, copy_object_opened);
+}
+
+static void part_copy_opened(struct s3_req *r)
+{
 	const struct http_header *h;
 	int64_t start, end, size;
 	int err;
 
-	if (s3_param_str(r, "partNumber", v, sizeof(v)) < 0 || (r->part_no = atoi(v)) < 1 ||
-	    r->part_no > STORE_PARTS_MAX) {
-		s3_error(r, S3E_INVALID_PART_NUMBER);
-		return;
-	}
-	if (s3_param_str(r, "uploadId", r->upload_id, sizeof(r->upload_id)) <= 0) {
-		s3_error(r, S3E_NO_SUCH_UPLOAD);
-		return;
-	}
-	if (!open_source(r, sbucket, sizeof(sbucket)) || !copy_conditions(r))
+	if (!source_opened(r) || !copy_conditions(r))
 		return;
 	size = cstore_obj_info(r->obj)->size;
 	start = 0;
@@ -218,4 +247,21 @@ void s3_upload_part_copy(struct s3_req *r)
 	}
 	r->info.meta_len = 0;
 	copy_start(r, start, end, true);
+}
+
+void s3_upload_part_copy(struct s3_req *r)
+{
+	char v[16];
+
+	if (s3_param_str(r, "partNumber", v, sizeof(v)) < 0 || (r->part_no = atoi(v)) < 1 ||
+	    r->part_no > STORE_PARTS_MAX) {
+		s3_error(r, S3E_INVALID_PART_NUMBER);
+		return;
+	}
+	if (s3_param_str(r, "uploadId", r->upload_id, sizeof(r->upload_id)) <= 0) {
+		s3_error(r, S3E_NO_SUCH_UPLOAD);
+		return;
+	}
+	if (parse_source(r))
+		open_source(r, part_copy_opened);
 }

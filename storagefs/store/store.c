@@ -657,6 +657,26 @@ static int store_identity(const struct store_config *cfg, const char *cluster_id
 	return 0;
 }
 
+int store_set_replicas(struct store *st, int replicas, int write_quorum)
+{
+	int max = st->nvols < STORE_REPLICAS_MAX ? st->nvols : STORE_REPLICAS_MAX;
+
+	if (replicas < 1 || replicas > max || write_quorum < 1 || write_quorum > replicas)
+		return -EINVAL;
+	if (st->replicas == replicas && st->quorum == write_quorum)
+		return 0;
+	/* W first when R shrinks, R first when it grows: W <= R holds all along. */
+	if (replicas < st->replicas) {
+		st->quorum = write_quorum;
+		st->replicas = replicas;
+	} else {
+		st->replicas = replicas;
+		st->quorum = write_quorum;
+	}
+	log_info("store_replicas replicas=%d write_quorum=%d", replicas, write_quorum);
+	return 0;
+}
+
 static int store_check_rw(const struct store_config *cfg, struct store *st)
 {
 	int max = cfg->ndirs < STORE_REPLICAS_MAX ? cfg->ndirs : STORE_REPLICAS_MAX;

@@ -86,6 +86,12 @@ struct store_status {
 	int64_t healed;			/* replicas restored since start */
 };
 
+/* Changes R and W while running (a node of a cluster smaller than its R keeps more copies
+ * on its own disks): new writes use them at once; objects already stored get their new
+ * copies from the scrubber's repairs (copies beyond a lower R stay until rewritten).
+ * -EINVAL unless 1 <= W <= R <= disks. */
+int store_set_replicas(struct store *st, int replicas, int write_quorum);
+
 /* Fills *out and up to max disks (in configuration order); returns the disks filled. */
 int store_status(struct store *st, struct store_status *out, struct store_disk_status *disks,
 		 int max);

@@ -34,7 +34,8 @@ struct store {
 	 * delete, so that a delete never races an object or upload landing in the bucket. */
 	pthread_rwlock_t bucket_lock;
 	uint64_t last_version;		/* the hybrid clock's last stamp */
-	int replicas, quorum;		/* R and W */
+	/* R and W: atomic, a cluster changes them at run time (store_set_replicas). */
+	_Atomic int replicas, quorum;
 	struct place_item items[STORE_VOLS_MAX];
 	struct workq *wq[STORE_VOLS_MAX];	/* replica commits: one pool per disk */
 	struct workq *healq;		/* repairs, one at a time */

@@ -203,6 +203,30 @@ def _():
         check(body_of(client(nid), "mpu-obj") == OBJS["mpu-obj"], "mpu-obj via %s differs" % nid)
 
 
+@T.case("CopyObject, UploadPartCopy and GetObjectAcl via node 3 of objects written via node 1")
+def _():
+    c3 = client(IDS[2])
+    src = sorted(k for k in OBJS if k != "mpu-obj" and len(OBJS[k]) > 100)[0]
+    c3.copy_object(Bucket=BUCKET, Key="copied", CopySource={"Bucket": BUCKET, "Key": src})
+    OBJS["copied"] = OBJS[src]
+    eq(body_of(client(IDS[0]), "copied"), OBJS[src], "the copy via node 1")
+    up = c3.create_multipart_upload(Bucket=BUCKET, Key="part-copied")["UploadId"]
+    etag = c3.upload_part_copy(Bucket=BUCKET, Key="part-copied", UploadId=up, PartNumber=1,
+                               CopySource={"Bucket": BUCKET, "Key": "mpu-obj"},
+                               CopySourceRange="bytes=10-1000009")["CopyPartResult"]["ETag"]
+    c3.complete_multipart_upload(Bucket=BUCKET, Key="part-copied", UploadId=up,
+                                 MultipartUpload={"Parts": [{"PartNumber": 1, "ETag": etag}]})
+    OBJS["part-copied"] = OBJS["mpu-obj"][10:1000010]
+    eq(body_of(client(IDS[1]), "part-copied"), OBJS["part-copied"], "the part copy via node 2")
+    eq(c3.get_object_acl(Bucket=BUCKET, Key=src)["ResponseMetadata"]["HTTPStatusCode"], 200,
+       "GetObjectAcl")
+    eq(status_of(lambda: c3.get_object_acl(Bucket=BUCKET, Key="no-such-key")), 404,
+       "GetObjectAcl of a missing key")
+    eq(status_of(lambda: c3.copy_object(Bucket=BUCKET, Key="x",
+                                        CopySource={"Bucket": BUCKET, "Key": "no-such-key"})),
+       404, "CopyObject of a missing key")
+
+
 @T.case("node 3 killed: reads and writes go on via nodes 1 and 2; restarted, it reads them")
 def _():
     n3 = NODES[IDS[2]]["daemon"]

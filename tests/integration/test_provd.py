@@ -307,10 +307,19 @@ def _():
                 if time.monotonic() > deadline:
                     raise Fail("create_bucket never succeeded: %s; log: %s" % (e, text()[-1500:]))
                 time.sleep(0.3)
-        # a one-node cluster with replicas 3 acknowledges once its only node has the copy
+        # a one-node cluster with replicas 3 acknowledges once its only node has the
+        # copies: as many as its disks allow (2), not the one a node of a big cluster keeps
         s3.put_object(Bucket="provd-node", Key="k", Body=b"one node of a cluster")
         eq(s3.get_object(Bucket="provd-node", Key="k")["Body"].read(), b"one node of a cluster",
            "object read back")
+        from common import raw_request
+        st, _, body = raw_request(port, "GET", "/", query=[("cairn-status", "")],
+                                  ak=cj["access_key"], sk=cj["secret_key"])
+        eq(st, 200, "GET /?cairn-status")
+        status = json.loads(body)
+        eq((status["replicas"], status["write_quorum"]), (2, 2), "copies on the node's disks")
+        eq((status["cluster"]["node"], status["cluster"]["nodes"], status["cluster"]["replicas"]),
+           (N1["node_id"], 1, 3), "cluster status")
     finally:
         p.send_signal(signal.SIGTERM)
         try:
