@@ -1,7 +1,8 @@
 /* http.h — an HTTP/1.1 server: per-thread epoll loops own the connections, request heads
  * are parsed in place in a fixed per-connection buffer, bodies are streamed to a sink,
- * responses come from memory or a streaming source (sendfile). Handlers never block on
- * the network; blocking disk work is posted to a worker and resumed with http_conn_post(). */
+ * responses come from memory or a streaming source (sendfile). A second listener may serve
+ * the same requests over TLS (lib/transport.h). Handlers never block on the network;
+ * blocking disk work is posted to a worker and resumed with http_conn_post(). */
 #ifndef CAIRN_HTTP_H
 #define CAIRN_HTTP_H
 
@@ -121,6 +122,11 @@ struct http_server_config {
 	http_error_fn on_error;
 	http_done_fn on_done;		/* optional: per-request figures (metrics) */
 	void *ud;
+	/* Optional second listener serving the same requests over TLS 1.2 (mbedtls): its
+	 * address, and the certificate (PEM, then any chain) and key, read by
+	 * http_server_listen() (each loop thread parses its own copy). */
+	const char *tls_listen;
+	const char *tls_cert_pem, *tls_key_pem;
 };
 
 int http_server_new(const struct http_server_config *cfg, struct http_server **out);
@@ -128,6 +134,8 @@ int http_server_new(const struct http_server_config *cfg, struct http_server **o
 int http_server_listen(struct http_server *srv);
 /* The address actually bound (useful with port 0), as "host:port". */
 const char *http_server_addr(const struct http_server *srv);
+/* The TLS listener's, or "" when there is none. */
+const char *http_server_tls_addr(const struct http_server *srv);
 /* Runs the loops until http_server_stop(); returns 0 or -errno. */
 int http_server_run(struct http_server *srv);
 /* Async-signal-safe: stop accepting, let in-flight requests finish (up to drain_ms),
@@ -142,6 +150,8 @@ void *http_conn_udata(struct http_conn *c);
 void *http_conn_scratch(struct http_conn *c);
 /* Peer address as text, for logs. */
 const char *http_conn_peer(const struct http_conn *c);
+/* Whether the connection came through the TLS listener. */
+bool http_conn_is_tls(const struct http_conn *c);
 
 /* --- request bodies --- */
 
@@ -188,8 +198,16 @@ struct http_body_source {
 	void (*done)(void *ctx, int err);
 	void *ctx;
 };
-/* Sends status + headers, then len bytes from src. */
+/* Sends status + headers, then len bytes from src. On a TLS connection it answers 500
+ * instead (src->done gets -EOPNOTSUPP): the kernel cannot send bytes there, see below. */
 void http_resp_stream(struct http_conn *c, int64_t len, const struct http_body_source *src);
+/* Copies the source's next at most max bytes (up to 64 KiB; whole checksum blocks are
+ * best) into buf: bytes copied (> 0) or -errno, as http_body_source.send. */
+typedef ssize_t (*http_body_read_fn)(void *ctx, void *buf, size_t max);
+/* As http_resp_stream, for a source that can also fill a buffer: a TLS connection takes the
+ * body through read (and encrypts it), a plain one through src->send as before. */
+void http_resp_stream_rd(struct http_conn *c, int64_t len, const struct http_body_source *src,
+			 http_body_read_fn read);
 
 /* --- leaving and re-entering the loop --- */
 

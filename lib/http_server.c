@@ -1,10 +1,12 @@
 /* http_server.c — the HTTP/1.1 server of http.h: one epoll loop per thread, each with its
- * own SO_REUSEPORT listener; per-connection state machines (head → handler → body →
- * response), keep-alive, pipelining, coarse timeouts, a connection limit, graceful drain. */
+ * own SO_REUSEPORT listener (and a TLS one); per-connection state machines (handshake → head
+ * → handler → body → response) over a plain or TLS transport, keep-alive, pipelining, coarse
+ * timeouts, a connection limit, graceful drain. */
 #include "http.h"
 #include "ev.h"
 #include "log.h"
 #include "netaddr.h"
+#include "transport.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -46,6 +48,9 @@
 #define ADDR_MAX		NET_ADDR_MAX
 #define DATE_MAX		64
 #define THREAD_NAME_MAX		16
+#define TLS_LOG_WINDOW_MS	1000	/* failed handshakes: at most TLS_LOG_MAX lines per loop */
+#define TLS_LOG_MAX		5	/* ... and window, the rest counted in the next line */
+#define TLS_ERR_MAX		160
 
 #define container_of(p, type, member) ((type *)(void *)((char *)(p) - offsetof(type, member)))
 
@@ -68,6 +73,7 @@ struct conn_post {
 
 struct http_conn {
 	struct ev_io io;		/* fd -1 once closed */
+	struct transport tp;		/* reads and writes io.fd, plain or TLS */
 	struct loop *loop;
 	struct http_conn *prev, *next;	/* the loop's live list, then pool/graveyard */
 	char peer[ADDR_MAX];
@@ -76,6 +82,7 @@ struct http_conn {
 	bool running, again, readable, writable, in_req, linger, close_after, resp_close;
 	bool cont_wanted;	/* the handler asked for the body: a 100 is owed */
 	bool freed, parse_needed, resp_oom, yield_pending;
+	bool shut_pending;	/* linger: our end (close_notify, FIN) is still to go out */
 	/* the request; req and the head bytes of in[] live until the response is sent */
 	size_t in_len, head_len, body_pos, cont_left, linger_bytes;
 	enum body_state body;
@@ -92,6 +99,7 @@ struct http_conn {
 	struct iovec iov[3];
 	int iov_idx;
 	struct http_body_source src;
+	http_body_read_fn src_read;	/* TLS: the body through a buffer */
 	/* work handed back from other threads; the conn is not freed while posts > 0 */
 	atomic_int posts;
 	atomic_bool post_busy;
@@ -109,6 +117,11 @@ struct loop {
 	int idx;
 	struct ev_loop *ev;
 	struct ev_io lio;		/* the listener; fd -1 when closed */
+	struct ev_io tlio;		/* the TLS listener; fd -1 when closed or none */
+	struct tls_loop *tls;		/* this thread's TLS config and keys */
+	uint64_t tls_log_at;		/* rate limit of tls_handshake_failed lines */
+	int tls_logged;
+	unsigned tls_dropped;
 	pthread_t thread;
 	bool started, stopping;
 	int run_err;
@@ -122,8 +135,8 @@ struct loop {
 
 struct http_server {
 	struct http_server_config cfg;
-	char *listen_str;
-	char addr[ADDR_MAX];
+	char *listen_str, *tls_listen_str;
+	char addr[ADDR_MAX], tls_addr[ADDR_MAX];
 	int nloops;
 	struct loop *loops;
 	bool listening;
@@ -160,6 +173,7 @@ static size_t conn_size(const struct http_server *srv)
 static struct http_conn *conn_alloc(struct loop *l)
 {
 	struct http_conn *c = l->pool;
+	struct transport tp;
 	char *out;
 	size_t cap;
 
@@ -170,14 +184,18 @@ static struct http_conn *conn_alloc(struct loop *l)
 		return NULL;
 	} else {
 		c->out = NULL;
+		transport_init(&c->tp);
 	}
 	out = c->out;
 	cap = HTTP_OUT_BUF;
 	if (!out && !(out = malloc(cap))) {
+		transport_fini(&c->tp);
 		free(c);
 		return NULL;
 	}
+	tp = c->tp;	/* a reused connection keeps its TLS session and buffer */
 	memset(c, 0, offsetof(struct http_conn, req));
+	c->tp = tp;
 	atomic_init(&c->posts, 0);
 	atomic_init(&c->post_busy, false);
 	c->out = out;
@@ -224,6 +242,7 @@ static void conn_maybe_free(struct http_conn *c)
 
 static void conn_destroy(struct http_conn *c)
 {
+	transport_fini(&c->tp);
 	free(c->out);
 	free(c);
 }
@@ -255,6 +274,7 @@ static void conn_close(struct http_conn *c, const char *why, int err)
 	if (close(c->io.fd) < 0)
 		log_warn("http_close_failed peer=%s", c->peer);
 	c->io.fd = -1;
+	transport_detach(&c->tp);
 	c->dead_err = err;
 	c->linger = false;
 	c->deadline = 0;
@@ -625,11 +645,27 @@ void http_resp_send(struct http_conn *c)
 
 void http_resp_stream(struct http_conn *c, int64_t len, const struct http_body_source *src)
 {
+	http_resp_stream_rd(c, len, src, NULL);
+}
+
+void http_resp_stream_rd(struct http_conn *c, int64_t len, const struct http_body_source *src,
+			 http_body_read_fn read)
+{
 	if (!resp_finalize(c, "stream")) {
 		src->done(src->ctx, -EINVAL);
 		return;
 	}
+	if (transport_is_tls(&c->tp) && !read) {
+		log_warnx("http_stream_needs_read peer=%s", c->peer);
+		src->done(src->ctx, -EOPNOTSUPP);
+		c->status = 500;
+		c->out_len = c->hdr_end = STATUS_RESERVE;
+		c->close_after = true;
+		http_resp_send(c);
+		return;
+	}
 	c->src = *src;
+	c->src_read = read;
 	c->out_len = c->hdr_end;	/* the body comes from src only */
 	resp_prepare(c, len, 0);
 	c->stream_left = c->req.method == HTTP_HEAD || !status_has_body(c->status) ? 0 : len;
@@ -663,19 +699,43 @@ static void req_end(struct http_conn *c)
  * in flight, so half-close and drain for a while first. */
 static void start_linger(struct http_conn *c)
 {
-	if (c->loop->stopping || shutdown(c->io.fd, SHUT_WR) < 0) {
+	if (c->loop->stopping) {
 		conn_close(c, "response_close", 0);
 		return;
 	}
 	c->linger = true;
+	c->shut_pending = true;
 	c->in_len = 0;
 	c->linger_bytes = 0;
 	c->deadline = now_ms(c) + LINGER_MS;
 	c->again = true;
 }
 
+/* The transport said -EAGAIN: wait for the direction it needs. */
+static void blocked(struct http_conn *c)
+{
+	if (transport_wants_write(&c->tp))
+		c->writable = false;
+	else
+		c->readable = false;
+}
+
 static void linger_step(struct http_conn *c)
 {
+	if (c->shut_pending) {
+		int err = transport_shutdown(&c->tp);
+
+		if (err == -EAGAIN) {
+			blocked(c);
+			return;
+		}
+		if (err < 0) {
+			conn_close(c, "response_close", 0);
+			return;
+		}
+		c->shut_pending = false;
+	}
+	/* What follows is discarded: read the socket itself, under any TLS. */
 	while (c->readable) {
 		ssize_t n = recv(c->io.fd, c->in, sizeof(c->in), 0);
 
@@ -717,31 +777,40 @@ static void resp_complete(struct http_conn *c)
 	c->again = true;
 }
 
-static int write_error(struct http_conn *c)
+static int write_error(struct http_conn *c, int err)
 {
-	if (errno == EAGAIN || errno == EWOULDBLOCK) {
-		c->writable = false;
+	if (err == -EAGAIN) {
+		blocked(c);
 		return 0;
 	}
-	if (errno == EINTR) {
-		c->again = true;
-		return 0;
-	}
-	conn_close(c, "write_error", -errno);
+	conn_close(c, "write_error", err);
 	return -1;
 }
 
 static int send_continue(struct http_conn *c)
 {
-	const char *p = continue_msg + sizeof(continue_msg) - 1 - c->cont_left;
-	ssize_t n = send(c->io.fd, p, c->cont_left, MSG_NOSIGNAL);
+	struct iovec v = { (char *)continue_msg + sizeof(continue_msg) - 1 - c->cont_left,
+			   c->cont_left };
+	ssize_t n = transport_writev(&c->tp, &v, 1);
 
 	if (n < 0)
-		return write_error(c);
+		return write_error(c, (int)n);
 	c->cont_left -= (size_t)n;
 	if (c->cont_left)
 		c->writable = false;
 	return c->cont_left ? 0 : 1;
+}
+
+/* TLS: what the transport buffered goes out before the response counts as sent. 1 when
+ * empty, 0 blocked, -1 closed. */
+static int out_flush(struct http_conn *c)
+{
+	size_t before = transport_pending(&c->tp);
+	int err = transport_flush(&c->tp);
+
+	if (transport_pending(&c->tp) < before)
+		c->deadline = now_ms(c) + (uint64_t)c->loop->srv->cfg.io_timeout_ms;
+	return err < 0 ? write_error(c, err) : 1;
 }
 
 static void iov_advance(struct http_conn *c, size_t n)
@@ -763,19 +832,49 @@ static int flush_iov(struct http_conn *c)
 {
 	iov_advance(c, 0);
 	while (c->iov_idx < 3) {
-		struct msghdr mh = { .msg_iov = c->iov + c->iov_idx, .msg_iovlen = 3 - c->iov_idx };
-		ssize_t n = sendmsg(c->io.fd, &mh, MSG_NOSIGNAL);
+		ssize_t n = transport_writev(&c->tp, c->iov + c->iov_idx, 3 - c->iov_idx);
 
 		if (n < 0)
-			return write_error(c);
+			return write_error(c, (int)n);
 		c->deadline = now_ms(c) + (uint64_t)c->loop->srv->cfg.io_timeout_ms;
 		iov_advance(c, (size_t)n);
 	}
 	return 1;
 }
 
+/* TLS: the source fills the transport's empty buffer, which then goes out as records. */
+static int stream_tls(struct http_conn *c)
+{
+	while (c->stream_left > 0) {
+		size_t room, max;
+		ssize_t n;
+		char *buf;
+
+		if (c->budget <= 0) {
+			conn_yield(c);
+			return 0;
+		}
+		if (out_flush(c) <= 0)
+			return 0;
+		buf = transport_space(&c->tp, &room);
+		max = c->stream_left < (int64_t)room ? (size_t)c->stream_left : room;
+		n = c->src_read(c->src.ctx, buf, max);
+		if (n <= 0 || (size_t)n > max) {
+			conn_close(c, "stream_error", n < 0 ? (int)n : -EIO);
+			return -1;
+		}
+		transport_commit(&c->tp, (size_t)n);
+		c->stream_left -= n;
+		c->req_out += (uint64_t)n;
+		c->budget -= (int)n;
+	}
+	return out_flush(c);
+}
+
 static int stream_some(struct http_conn *c)
 {
+	if (transport_is_tls(&c->tp))
+		return stream_tls(c);
 	while (c->stream_left > 0) {
 		size_t max = c->stream_left < STREAM_CHUNK_MAX ? (size_t)c->stream_left : STREAM_CHUNK_MAX;
 		ssize_t n;
@@ -805,11 +904,15 @@ static void out_step(struct http_conn *c)
 {
 	if (c->cont_left && send_continue(c) <= 0)
 		return;
-	if (c->resp != RESP_WRITE && c->resp != RESP_STREAM)
+	if (c->resp != RESP_WRITE && c->resp != RESP_STREAM) {
+		out_flush(c);	/* a 100 Continue left in the TLS buffer */
 		return;
+	}
 	if (flush_iov(c) <= 0)
 		return;
 	if (c->resp == RESP_STREAM && stream_some(c) <= 0)
+		return;
+	if (out_flush(c) <= 0)
 		return;
 	resp_complete(c);
 }
@@ -900,16 +1003,17 @@ static void body_step(struct http_conn *c)
 			conn_yield(c);
 			return;
 		}
-		n = recv(c->io.fd, c->in + c->in_len, sizeof(c->in) - c->in_len, 0);
+		n = transport_recv(&c->tp, c->in + c->in_len, sizeof(c->in) - c->in_len);
 		if (n > 0) {
 			c->in_len += (size_t)n;
 			c->deadline = now_ms(c) + (uint64_t)c->loop->srv->cfg.io_timeout_ms;
 		} else if (n == 0) {
 			body_fail(c, -ECONNRESET);
-		} else if (errno == EAGAIN || errno == EWOULDBLOCK) {
-			c->readable = false;
-		} else if (errno != EINTR) {
-			conn_close(c, "read_error", -errno);
+		} else if (n == -EAGAIN) {
+			blocked(c);
+			return;
+		} else {
+			conn_close(c, "read_error", (int)n);
 		}
 	}
 }
@@ -980,8 +1084,59 @@ static void parse_error(struct http_conn *c, int err)
 	(srv->cfg.on_error ? srv->cfg.on_error : default_error)(c, status, reason, srv->cfg.ud);
 }
 
+/* One line per failed handshake, at most TLS_LOG_MAX a window per loop. */
+static void tls_fail_log(struct http_conn *c, const char *reason)
+{
+	struct loop *l = c->loop;
+	uint64_t now = ev_now_ms(l->ev);
+	char msg[TLS_ERR_MAX];
+
+	if (now >= l->tls_log_at + TLS_LOG_WINDOW_MS) {
+		l->tls_log_at = now;
+		l->tls_logged = 0;
+	}
+	if (l->tls_logged >= TLS_LOG_MAX) {
+		l->tls_dropped++;
+		return;
+	}
+	l->tls_logged++;
+	transport_strerror(&c->tp, msg, sizeof(msg));
+	log_warnx("tls_handshake_failed peer=%s reason=%s error=\"%s\" suppressed=%u", c->peer,
+		  reason, msg, l->tls_dropped);
+	l->tls_dropped = 0;
+}
+
+/* 1 once the handshake is done (at once for plain), 0 waiting, -1 failed (closed). */
+static int handshake_step(struct http_conn *c)
+{
+	int err;
+
+	if (!transport_handshaking(&c->tp))
+		return 1;
+	err = transport_handshake(&c->tp);
+	if (err == -EAGAIN) {
+		blocked(c);
+		return 0;
+	}
+	if (err < 0 && !transport_heard(&c->tp)) {
+		conn_close(c, "tls_no_hello", err);	/* a connect-and-close probe */
+		return -1;
+	}
+	if (err < 0) {
+		tls_fail_log(c, err == -ECONNRESET ? "eof" : "error");
+		conn_close(c, "tls_handshake_failed", err);
+		return -1;
+	}
+	log_debug("tls_handshake_done peer=%s", c->peer);
+	/* The head gets its own header timeout, as on a fresh plain connection. */
+	c->deadline = now_ms(c) + (uint64_t)c->loop->srv->cfg.header_timeout_ms;
+	return 1;
+}
+
 static void head_step(struct http_conn *c)
 {
+	if (handshake_step(c) <= 0)
+		return;
 	for (;;) {
 		ssize_t n;
 
@@ -998,7 +1153,7 @@ static void head_step(struct http_conn *c)
 		}
 		if (!c->readable)
 			return;
-		n = recv(c->io.fd, c->in + c->in_len, sizeof(c->in) - c->in_len, 0);
+		n = transport_recv(&c->tp, c->in + c->in_len, sizeof(c->in) - c->in_len);
 		if (n > 0) {
 			if (c->in_len == 0)
 				c->deadline = now_ms(c) + (uint64_t)c->loop->srv->cfg.header_timeout_ms;
@@ -1007,11 +1162,11 @@ static void head_step(struct http_conn *c)
 		} else if (n == 0) {
 			conn_close(c, c->in_len ? "eof_in_head" : "eof", 0);
 			return;
-		} else if (errno == EAGAIN || errno == EWOULDBLOCK) {
-			c->readable = false;
+		} else if (n == -EAGAIN) {
+			blocked(c);
 			return;
-		} else if (errno != EINTR) {
-			conn_close(c, "read_error", -errno);
+		} else {
+			conn_close(c, "read_error", (int)n);
 			return;
 		}
 	}
@@ -1040,8 +1195,8 @@ static void req_step(struct http_conn *c)
 {
 	if (c->body == BODY_READ)
 		body_step(c);
-	if (c->io.fd >= 0 && c->writable &&
-	    (c->cont_left || c->resp == RESP_WRITE || c->resp == RESP_STREAM))
+	if (c->io.fd >= 0 && c->writable && (c->cont_left || c->resp == RESP_WRITE ||
+					       c->resp == RESP_STREAM || transport_pending(&c->tp)))
 		out_step(c);
 }
 
@@ -1094,6 +1249,9 @@ static void conn_timeout(struct http_conn *c)
 		c->running = false;
 	} else if (c->linger) {
 		conn_close(c, "linger_timeout", 0);
+	} else if (transport_handshaking(&c->tp)) {
+		tls_fail_log(c, "timeout");
+		conn_close(c, "tls_handshake_timeout", -ETIMEDOUT);
 	} else if (!c->in_req) {
 		conn_close(c, c->in_len ? "header_timeout" : "idle_timeout", -ETIMEDOUT);
 	} else {
@@ -1117,6 +1275,11 @@ void *http_conn_scratch(struct http_conn *c)
 const char *http_conn_peer(const struct http_conn *c)
 {
 	return c->peer;
+}
+
+bool http_conn_is_tls(const struct http_conn *c)
+{
+	return transport_is_tls(&c->tp);
 }
 
 void http_conn_read_body(struct http_conn *c, const struct http_body_sink *sink)
@@ -1183,8 +1346,9 @@ int http_conn_post(struct http_conn *c, void (*fn)(struct http_conn *c, void *ar
 
 /* --- accepting --- */
 
-/* Over max_conns: a best-effort 503 on the fresh socket, which has room for it. */
-static void reject_busy(struct loop *l, int fd)
+/* Over max_conns: a best-effort 503 on the fresh socket, which has room for it (not on the
+ * TLS listener: there, closing is all a client can understand before a handshake). */
+static void reject_busy(struct loop *l, int fd, bool tls)
 {
 	char discard[DISCARD_MAX];
 	uint64_t now = ev_now_ms(l->ev);
@@ -1196,13 +1360,13 @@ static void reject_busy(struct loop *l, int fd)
 	/* Reading what already arrived makes close() send FIN rather than RST. */
 	if (recv(fd, discard, sizeof(discard), MSG_DONTWAIT) < 0 && errno != EAGAIN)
 		log_debug("http_busy_recv_failed errno=%d", errno);
-	if (send(fd, busy_msg, sizeof(busy_msg) - 1, MSG_NOSIGNAL | MSG_DONTWAIT) < 0)
+	if (!tls && send(fd, busy_msg, sizeof(busy_msg) - 1, MSG_NOSIGNAL | MSG_DONTWAIT) < 0)
 		log_debug("http_busy_send_failed errno=%d", errno);
 	if (close(fd) < 0)
 		log_warn("http_busy_close_failed");
 }
 
-static void conn_accept(struct loop *l, int fd, const struct sockaddr_storage *ss)
+static void conn_accept(struct loop *l, int fd, const struct sockaddr_storage *ss, bool tls)
 {
 	struct http_server *srv = l->srv;
 	struct http_conn *c;
@@ -1210,13 +1374,17 @@ static void conn_accept(struct loop *l, int fd, const struct sockaddr_storage *s
 
 	if (atomic_fetch_add(&srv->nconns, 1) >= srv->cfg.max_conns) {
 		atomic_fetch_sub(&srv->nconns, 1);
-		reject_busy(l, fd);
+		reject_busy(l, fd, tls);
 		return;
 	}
 	if (setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one)) < 0 && errno != EOPNOTSUPP)
 		log_debug("http_nodelay_failed errno=%d", errno);
 	if (!(c = conn_alloc(l)))
 		goto fail;
+	if (transport_open(&c->tp, fd, tls ? l->tls : NULL) < 0) {
+		conn_destroy(c);
+		goto fail;
+	}
 	c->io = (struct ev_io){ fd, conn_on_event };
 	net_addr_str(ss, c->peer, sizeof(c->peer));
 	if (ev_add(l->ev, &c->io, EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET) < 0) {
@@ -1226,7 +1394,7 @@ static void conn_accept(struct loop *l, int fd, const struct sockaddr_storage *s
 	c->writable = true;	/* a fresh socket has buffer space: write without waiting */
 	c->deadline = ev_now_ms(l->ev) + (uint64_t)srv->cfg.header_timeout_ms;
 	conn_link(l, c);
-	log_debug("http_accept peer=%s loop=%d", c->peer, l->idx);
+	log_debug("http_accept peer=%s loop=%d tls=%d", c->peer, l->idx, tls);
 	return;
 fail:
 	log_warnx("http_accept_failed reason=no_memory");
@@ -1237,23 +1405,20 @@ fail:
 
 static void listener_pause(struct loop *l)
 {
-	if (ev_del(l->ev, &l->lio) < 0)
+	if (ev_del(l->ev, &l->lio) < 0 || (l->tlio.fd >= 0 && ev_del(l->ev, &l->tlio) < 0))
 		log_warn("http_listener_pause_failed");
 	l->accept_resume = ev_now_ms(l->ev) + ACCEPT_PAUSE_MS;
 }
 
-static void on_accept(struct ev_io *io, uint32_t events)
+static void accept_some(struct loop *l, struct ev_io *io, bool tls)
 {
-	struct loop *l = container_of(io, struct loop, lio);
-
-	(void)events;
-	for (int i = 0; i < ACCEPT_BATCH && l->lio.fd >= 0; i++) {
+	for (int i = 0; i < ACCEPT_BATCH && io->fd >= 0; i++) {
 		struct sockaddr_storage ss;
 		socklen_t sl = sizeof(ss);
 		int fd = accept4(io->fd, (struct sockaddr *)&ss, &sl, SOCK_NONBLOCK | SOCK_CLOEXEC);
 
 		if (fd >= 0) {
-			conn_accept(l, fd, &ss);
+			conn_accept(l, fd, &ss, tls);
 			continue;
 		}
 		if (errno == EINTR || errno == ECONNABORTED)
@@ -1268,15 +1433,27 @@ static void on_accept(struct ev_io *io, uint32_t events)
 	}
 }
 
+static void on_accept(struct ev_io *io, uint32_t events)
+{
+	(void)events;
+	accept_some(container_of(io, struct loop, lio), io, false);
+}
+
+static void on_accept_tls(struct ev_io *io, uint32_t events)
+{
+	(void)events;
+	accept_some(container_of(io, struct loop, tlio), io, true);
+}
+
 /* --- loops --- */
 
 static void listener_close(struct loop *l)
 {
-	if (l->lio.fd < 0)
-		return;
-	if (close(l->lio.fd) < 0)	/* also drops it from the epoll set */
+	if (l->lio.fd >= 0 && close(l->lio.fd) < 0)	/* also drops it from the epoll set */
 		log_warn("http_listener_close_failed loop=%d", l->idx);
-	l->lio.fd = -1;
+	if (l->tlio.fd >= 0 && close(l->tlio.fd) < 0)
+		log_warn("http_listener_close_failed loop=%d tls=1", l->idx);
+	l->lio.fd = l->tlio.fd = -1;
 }
 
 /* Closing a socket whose request is in progress only marks it; the handler finishes. */
@@ -1342,7 +1519,8 @@ static void loop_tick(void *arg)
 
 	if (l->accept_resume && now >= l->accept_resume && l->lio.fd >= 0) {
 		l->accept_resume = 0;
-		if (ev_add(l->ev, &l->lio, EPOLLIN) < 0)
+		if (ev_add(l->ev, &l->lio, EPOLLIN) < 0 ||
+		    (l->tlio.fd >= 0 && ev_add(l->ev, &l->tlio, EPOLLIN) < 0))
 			log_warn("http_listener_resume_failed loop=%d", l->idx);
 	}
 	for (c = l->conns; c; c = next) {
@@ -1379,6 +1557,7 @@ static int loop_init(struct http_server *srv, struct loop *l, int idx)
 	l->srv = srv;
 	l->idx = idx;
 	l->lio = (struct ev_io){ -1, on_accept };
+	l->tlio = (struct ev_io){ -1, on_accept_tls };
 	if (!(l->scratch = malloc(HTTP_SCRATCH)))
 		return -ENOMEM;
 	return ev_loop_new(TICK_MS, &hooks, &l->ev);
@@ -1386,19 +1565,54 @@ static int loop_init(struct http_server *srv, struct loop *l, int idx)
 
 /* --- addresses and listeners --- */
 
+/* A loop's TLS listener, with its own copy of the keys (see tls.h). */
+static int loop_tls_listen(struct http_server *srv, struct loop *l, struct sockaddr_storage *ss,
+			   socklen_t *sl)
+{
+	int err = tls_loop_new(srv->cfg.tls_cert_pem, srv->cfg.tls_key_pem, &l->tls);
+
+	if (err < 0) {
+		log_errorx("http_tls_keys_failed err=%d", err);
+		return err;
+	}
+	if ((err = net_listen(ss, sl, LISTEN_BACKLOG, NET_NONBLOCK | NET_REUSEPORT)) < 0)
+		return err;
+	l->tlio.fd = err;
+	return ev_add(l->ev, &l->tlio, EPOLLIN);
+}
+
+/* SO_REUSEPORT would let both listeners share a port and split its connections. */
+static bool same_port(const char *a, const char *b)
+{
+	const char *pa = strrchr(a, ':'), *pb = strrchr(b, ':');
+
+	return pa && pb && strcmp(pa, pb) == 0;
+}
+
+static int parse_addrs(struct http_server *srv, struct sockaddr_storage *ss, socklen_t *sl,
+		       struct sockaddr_storage *tss, socklen_t *tsl)
+{
+	if (net_parse_listen(srv->listen_str, ss, sl) < 0) {
+		log_errorx("http_listen_bad_address listen=%s", srv->listen_str);
+		return -EINVAL;
+	}
+	if (srv->tls_listen_str && net_parse_listen(srv->tls_listen_str, tss, tsl) < 0) {
+		log_errorx("http_listen_bad_address tls_listen=%s", srv->tls_listen_str);
+		return -EINVAL;
+	}
+	return 0;
+}
+
 int http_server_listen(struct http_server *srv)
 {
-	struct sockaddr_storage ss;
-	socklen_t sl;
+	struct sockaddr_storage ss, tss;
+	socklen_t sl, tsl;
 	int err;
 
 	if (srv->listening)
 		return 0;
-	err = net_parse_listen(srv->listen_str, &ss, &sl);
-	if (err < 0) {
-		log_errorx("http_listen_bad_address listen=%s", srv->listen_str);
+	if ((err = parse_addrs(srv, &ss, &sl, &tss, &tsl)) < 0)
 		return err;
-	}
 	for (int i = 0; i < srv->nloops; i++) {
 		struct loop *l = &srv->loops[i];
 
@@ -1407,16 +1621,28 @@ int http_server_listen(struct http_server *srv)
 		    (err = net_listen(&ss, &sl, LISTEN_BACKLOG, NET_NONBLOCK | NET_REUSEPORT)) < 0)
 			goto out;
 		l->lio.fd = err;
-		if ((err = ev_add(l->ev, &l->lio, EPOLLIN)) < 0)
+		if ((err = ev_add(l->ev, &l->lio, EPOLLIN)) < 0 ||
+		    (srv->tls_listen_str && (err = loop_tls_listen(srv, l, &tss, &tsl)) < 0))
 			goto out;
 	}
 	net_addr_str(&ss, srv->addr, sizeof(srv->addr));
+	if (srv->tls_listen_str) {
+		net_addr_str(&tss, srv->tls_addr, sizeof(srv->tls_addr));
+		if (same_port(srv->addr, srv->tls_addr)) {
+			log_errorx("http_listen_failed tls_listen=%s msg=\"same port as listen %s\"",
+				   srv->tls_addr, srv->addr);
+			return -EADDRINUSE;
+		}
+	}
 	srv->listening = true;
-	log_info("http_listen addr=%s threads=%d", srv->addr, srv->nloops);
+	srv->cfg.tls_cert_pem = srv->cfg.tls_key_pem = NULL;	/* parsed: the caller's again */
+	log_info("http_listen addr=%s tls=%s threads=%d", srv->addr,
+		 srv->tls_listen_str ? srv->tls_addr : "off", srv->nloops);
 	return 0;
 out:
 	errno = -err;
-	log_error("http_listen_failed listen=%s", srv->listen_str);
+	log_error("http_listen_failed listen=%s tls_listen=%s", srv->listen_str,
+		  srv->tls_listen_str ? srv->tls_listen_str : "-");
 	return err;
 }
 
@@ -1433,7 +1659,8 @@ int http_server_new(const struct http_server_config *cfg, struct http_server **o
 {
 	struct http_server *srv;
 
-	if (!cfg->on_request || !cfg->listen || cfg->threads < 0 || cfg->threads > MAX_THREADS)
+	if (!cfg->on_request || !cfg->listen || cfg->threads < 0 || cfg->threads > MAX_THREADS ||
+	    (cfg->tls_listen && (!cfg->tls_cert_pem || !cfg->tls_key_pem)))
 		return -EINVAL;
 	if (!(srv = calloc(1, sizeof(*srv))))
 		return -ENOMEM;
@@ -1449,15 +1676,17 @@ int http_server_new(const struct http_server_config *cfg, struct http_server **o
 	srv->nloops = cfg->threads ? cfg->threads : online_cpus();
 	srv->listen_str = strdup(cfg->listen);
 	srv->loops = calloc((size_t)srv->nloops, sizeof(*srv->loops));
+	if (cfg->tls_listen)
+		srv->tls_listen_str = strdup(cfg->tls_listen);
 	atomic_init(&srv->nconns, 0);
 	atomic_init(&srv->stop, false);
 	atomic_init(&srv->drain_ms, 0);
-	if (!srv->listen_str || !srv->loops) {
+	if (!srv->listen_str || !srv->loops || (cfg->tls_listen && !srv->tls_listen_str)) {
 		http_server_free(srv);
 		return -ENOMEM;
 	}
 	for (int i = 0; i < srv->nloops; i++)
-		srv->loops[i].lio.fd = -1;
+		srv->loops[i].lio.fd = srv->loops[i].tlio.fd = -1;
 	*out = srv;
 	return 0;
 }
@@ -1465,6 +1694,11 @@ int http_server_new(const struct http_server_config *cfg, struct http_server **o
 const char *http_server_addr(const struct http_server *srv)
 {
 	return srv->addr;
+}
+
+const char *http_server_tls_addr(const struct http_server *srv)
+{
+	return srv->tls_addr;
 }
 
 int http_server_run(struct http_server *srv)
@@ -1533,6 +1767,7 @@ static void loop_free(struct loop *l)
 	free_conn_list(l->conns, true);
 	free_conn_list(l->pool, false);
 	free_conn_list(l->grave, false);
+	tls_loop_free(l->tls);	/* after the sessions made from it */
 	free(l->scratch);
 }
 
@@ -1546,5 +1781,6 @@ void http_server_free(struct http_server *srv)
 		loop_free(&srv->loops[i]);
 	free(srv->loops);
 	free(srv->listen_str);
+	free(srv->tls_listen_str);
 	free(srv);
 }

@@ -1,8 +1,9 @@
-/* tls.c — blocking TLS 1.2 streams (mbedtls 2.28) for the control plane, and the plain TCP
- * streams behind the same calls. Sockets are driven with poll() deadlines in our own bio
- * callbacks. mbedtls is built without MBEDTLS_THREADING_C for the image, so every connection
- * owns its DRBG, ssl config and context; a server shares only keys and certificates parsed
- * once, made read-only before any thread can use them (see ecp_warm). */
+/* tls.c — TLS 1.2 with mbedtls 2.28: blocking streams for the control plane (and the plain
+ * TCP streams behind the same calls), driven with poll() deadlines in our own bio callbacks;
+ * and non-blocking server sessions for an event loop (the S3 listener). mbedtls is built
+ * without MBEDTLS_THREADING_C for the image, so every blocking connection owns its DRBG,
+ * ssl config and context, and a server shares only keys and certificates parsed once, made
+ * read-only before any thread can use them (see ecp_warm); an event loop owns all of it. */
 #include "tls.h"
 
 #include <errno.h>
@@ -22,6 +23,7 @@
 #include <mbedtls/ctr_drbg.h>
 #include <mbedtls/ecp.h>
 #include <mbedtls/entropy.h>
+#include <mbedtls/error.h>
 #include <mbedtls/net_sockets.h>
 #include <mbedtls/oid.h>
 #include <mbedtls/pem.h>
@@ -691,4 +693,310 @@ void tls_close(struct tls_conn *c)
 	if (c->server && !c->broken)
 		linger(c);
 	conn_free(c);
+}
+
+/* --- non-blocking server sessions --- */
+
+#define TLS_SUITES_MAX		128
+
+/* Preferred for the S3 listener, before the rest of mbedtls's defaults. */
+static const int public_suites[] = {
+	MBEDTLS_TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256,
+	MBEDTLS_TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256,
+	MBEDTLS_TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384,
+	MBEDTLS_TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384,
+	MBEDTLS_TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256,
+	MBEDTLS_TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305_SHA256,
+};
+
+struct tls_loop {
+	mbedtls_entropy_context ent;
+	mbedtls_ctr_drbg_context drbg;
+	mbedtls_ssl_config conf;
+	mbedtls_x509_crt chain;
+	mbedtls_pk_context key;
+	int suites[TLS_SUITES_MAX + 1];
+};
+
+struct tls_sess {
+	mbedtls_ssl_context ssl;
+	int fd;
+	int io_err;		/* errno of the last failed socket call */
+	int last_ret;		/* the mbedtls code of the last failure */
+	size_t pend;		/* length of a record made but not all sent (tls_sess_send) */
+	bool used, want_write, heard;
+};
+
+/* The preferred suites mbedtls supports, then its default list without repeats. */
+static void suites_build(int *out)
+{
+	const int *def = mbedtls_ssl_list_ciphersuites();
+	size_t n = 0;
+
+	for (size_t i = 0; i < sizeof(public_suites) / sizeof(public_suites[0]); i++)
+		if (mbedtls_ssl_ciphersuite_from_id(public_suites[i]))
+			out[n++] = public_suites[i];
+	for (; *def && n < TLS_SUITES_MAX; def++) {
+		size_t j = 0;
+
+		while (j < n && out[j] != *def)
+			j++;
+		if (j == n)
+			out[n++] = *def;
+	}
+	out[n] = 0;
+}
+
+static int loop_keys(struct tls_loop *l, const char *cert_pem, const char *key_pem)
+{
+	int ret = mbedtls_x509_crt_parse(&l->chain, (const unsigned char *)cert_pem,
+					 strlen(cert_pem) + 1);
+
+	if (ret != 0 || !l->chain.raw.p)
+		return ret == MBEDTLS_ERR_X509_ALLOC_FAILED ? -ENOMEM : -EBADMSG;
+	if (pem_parse_key(&l->key, key_pem) != 0)
+		return -ENOKEY;
+	if (mbedtls_pk_check_pair(&l->chain.pk, &l->key) != 0)
+		return -EKEYREJECTED;
+	return 0;
+}
+
+static int loop_conf(struct tls_loop *l)
+{
+	static const char pers[] = "cairn-tls-loop";
+
+	if (mbedtls_ctr_drbg_seed(&l->drbg, mbedtls_entropy_func, &l->ent,
+				  (const unsigned char *)pers, sizeof(pers) - 1) != 0)
+		return -EIO;
+	if (mbedtls_ssl_config_defaults(&l->conf, MBEDTLS_SSL_IS_SERVER,
+					MBEDTLS_SSL_TRANSPORT_STREAM, MBEDTLS_SSL_PRESET_DEFAULT) != 0)
+		return -ENOMEM;
+	mbedtls_ssl_conf_min_version(&l->conf, MBEDTLS_SSL_MAJOR_VERSION_3,
+				     MBEDTLS_SSL_MINOR_VERSION_3);
+	mbedtls_ssl_conf_max_version(&l->conf, MBEDTLS_SSL_MAJOR_VERSION_3,
+				     MBEDTLS_SSL_MINOR_VERSION_3);
+	suites_build(l->suites);
+	mbedtls_ssl_conf_ciphersuites(&l->conf, l->suites);
+	mbedtls_ssl_conf_rng(&l->conf, mbedtls_ctr_drbg_random, &l->drbg);
+	mbedtls_ssl_conf_authmode(&l->conf, MBEDTLS_SSL_VERIFY_NONE);
+	return mbedtls_ssl_conf_own_cert(&l->conf, &l->chain, &l->key) == 0 ? 0 : -ENOMEM;
+}
+
+int tls_loop_new(const char *cert_pem, const char *key_pem, struct tls_loop **out)
+{
+	struct tls_loop *l = calloc(1, sizeof(*l));
+	int err;
+
+	*out = NULL;
+	if (!l)
+		return -ENOMEM;
+	mbedtls_entropy_init(&l->ent);
+	mbedtls_ctr_drbg_init(&l->drbg);
+	mbedtls_ssl_config_init(&l->conf);
+	mbedtls_x509_crt_init(&l->chain);
+	mbedtls_pk_init(&l->key);
+	err = loop_keys(l, cert_pem, key_pem);
+	if (!err)
+		err = loop_conf(l);
+	if (err) {
+		tls_loop_free(l);
+		return err;
+	}
+	*out = l;
+	return 0;
+}
+
+void tls_loop_free(struct tls_loop *l)
+{
+	if (!l)
+		return;
+	mbedtls_ssl_config_free(&l->conf);
+	mbedtls_x509_crt_free(&l->chain);
+	mbedtls_pk_free(&l->key);
+	mbedtls_ctr_drbg_free(&l->drbg);
+	mbedtls_entropy_free(&l->ent);
+	free(l);
+}
+
+static int sess_bio_send(void *ctx, const unsigned char *buf, size_t len)
+{
+	struct tls_sess *s = ctx;
+	ssize_t n;
+
+	do
+		n = send(s->fd, buf, len, MSG_NOSIGNAL | MSG_DONTWAIT);
+	while (n < 0 && errno == EINTR);
+	if (n >= 0)
+		return (int)n;
+	if (errno == EAGAIN || errno == EWOULDBLOCK)
+		return MBEDTLS_ERR_SSL_WANT_WRITE;
+	s->io_err = errno;
+	return MBEDTLS_ERR_NET_SEND_FAILED;
+}
+
+static int sess_bio_recv(void *ctx, unsigned char *buf, size_t len)
+{
+	struct tls_sess *s = ctx;
+	ssize_t n;
+
+	do
+		n = recv(s->fd, buf, len, MSG_DONTWAIT);
+	while (n < 0 && errno == EINTR);
+	if (n > 0)
+		s->heard = true;
+	if (n >= 0)
+		return (int)n;	/* 0: mbedtls reports MBEDTLS_ERR_SSL_CONN_EOF */
+	if (errno == EAGAIN || errno == EWOULDBLOCK)
+		return MBEDTLS_ERR_SSL_WANT_READ;
+	s->io_err = errno;
+	return MBEDTLS_ERR_NET_RECV_FAILED;
+}
+
+int tls_sess_new(struct tls_loop *l, struct tls_sess **out)
+{
+	struct tls_sess *s = calloc(1, sizeof(*s));
+
+	*out = NULL;
+	if (!s)
+		return -ENOMEM;
+	mbedtls_ssl_init(&s->ssl);
+	if (mbedtls_ssl_setup(&s->ssl, &l->conf) != 0) {
+		tls_sess_free(s);
+		return -ENOMEM;
+	}
+	s->fd = -1;
+	mbedtls_ssl_set_bio(&s->ssl, s, sess_bio_send, sess_bio_recv, NULL);
+	*out = s;
+	return 0;
+}
+
+void tls_sess_free(struct tls_sess *s)
+{
+	if (!s)
+		return;
+	mbedtls_ssl_free(&s->ssl);
+	free(s);
+}
+
+int tls_sess_start(struct tls_sess *s, int fd)
+{
+	if (s->used && mbedtls_ssl_session_reset(&s->ssl) != 0)
+		return -ENOMEM;
+	s->used = true;
+	s->fd = fd;
+	s->io_err = s->last_ret = 0;
+	s->pend = 0;
+	s->want_write = s->heard = false;
+	return 0;
+}
+
+void tls_sess_end(struct tls_sess *s)
+{
+	if (s->used && mbedtls_ssl_session_reset(&s->ssl) == 0)
+		s->used = false;
+	s->fd = -1;
+}
+
+/* The one place a session's mbedtls codes become errnos. */
+static int sess_err(struct tls_sess *s, int ret)
+{
+	if (ret == MBEDTLS_ERR_SSL_WANT_READ || ret == MBEDTLS_ERR_SSL_WANT_WRITE) {
+		s->want_write = ret == MBEDTLS_ERR_SSL_WANT_WRITE;
+		return -EAGAIN;
+	}
+	s->last_ret = ret;
+	if (s->io_err)
+		return -s->io_err;
+	switch (ret) {
+	case MBEDTLS_ERR_SSL_CONN_EOF:
+	case MBEDTLS_ERR_SSL_PEER_CLOSE_NOTIFY:
+		return -ECONNRESET;
+	case MBEDTLS_ERR_SSL_ALLOC_FAILED:
+		return -ENOMEM;
+	default:
+		return -EPROTO;
+	}
+}
+
+int tls_sess_handshake(struct tls_sess *s)
+{
+	int ret = mbedtls_ssl_handshake(&s->ssl);
+
+	return ret == 0 ? 0 : sess_err(s, ret);
+}
+
+bool tls_sess_handshaking(const struct tls_sess *s)
+{
+	return s->ssl.state != MBEDTLS_SSL_HANDSHAKE_OVER;
+}
+
+bool tls_sess_heard(const struct tls_sess *s)
+{
+	return s->heard;
+}
+
+bool tls_sess_wants_write(const struct tls_sess *s)
+{
+	return s->want_write;
+}
+
+ssize_t tls_sess_recv(struct tls_sess *s, void *buf, size_t len)
+{
+	int ret;
+
+	if (len > INT32_MAX)
+		len = INT32_MAX;
+	ret = mbedtls_ssl_read(&s->ssl, buf, len);
+	if (ret > 0)
+		return ret;
+	/* The server reads requests: an end without close_notify is still an end. */
+	if (ret == 0 || ret == MBEDTLS_ERR_SSL_PEER_CLOSE_NOTIFY || ret == MBEDTLS_ERR_SSL_CONN_EOF)
+		return 0;
+	return sess_err(s, ret);
+}
+
+ssize_t tls_sess_send(struct tls_sess *s, const void *buf, size_t len)
+{
+	int ret;
+
+	if (len > TLS_RECORD_MAX)
+		len = TLS_RECORD_MAX;
+	/* mbedtls finishes the pending record and then reports the length it is given. */
+	if (s->pend) {
+		if (len < s->pend)
+			return -EINVAL;
+		len = s->pend;
+	}
+	if (len == 0)
+		return 0;
+	ret = mbedtls_ssl_write(&s->ssl, buf, len);
+	if (ret == MBEDTLS_ERR_SSL_WANT_WRITE || ret == MBEDTLS_ERR_SSL_WANT_READ) {
+		s->pend = len;
+		return sess_err(s, ret);
+	}
+	s->pend = 0;
+	return ret >= 0 ? ret : sess_err(s, ret);
+}
+
+int tls_sess_close_notify(struct tls_sess *s)
+{
+	int ret = mbedtls_ssl_close_notify(&s->ssl);
+
+	return ret == 0 ? 0 : sess_err(s, ret);
+}
+
+void tls_sess_strerror(const struct tls_sess *s, char *buf, size_t len)
+{
+	char msg[128];
+
+	if (s->io_err) {
+		snprintf(buf, len, "errno=%d %s", s->io_err, strerror(s->io_err));
+		return;
+	}
+	if (!s->last_ret) {
+		snprintf(buf, len, "none");
+		return;
+	}
+	mbedtls_strerror(s->last_ret, msg, sizeof(msg));
+	snprintf(buf, len, "mbedtls=-0x%04x %s", (unsigned)-s->last_ret, msg);
 }

@@ -5,6 +5,7 @@
 #ifndef CAIRN_TLS_H
 #define CAIRN_TLS_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <sys/types.h>
 
@@ -61,5 +62,51 @@ const char *tls_peer_addr(const struct tls_conn *c);
  * stream it first waits (at most 2 s) for the client's end, discarding unread input, so the
  * kernel does not reset the connection under a reply sent early (a 413). */
 void tls_close(struct tls_conn *c);
+
+/* --- non-blocking server sessions, for an event loop (the S3 listener) ---
+ *
+ * A loop thread owns one tls_loop: its own parsed copy of the certificate chain and key, its
+ * DRBG and ssl config (mbedtls is built without MBEDTLS_THREADING_C for the image, and an RSA
+ * key's blinding values change with every signature: nothing is shared between threads).
+ * Suites: mbedtls's defaults, ECDHE-ECDSA/RSA with AES-GCM first (then ChaCha20). TLS 1.2. */
+
+struct tls_loop;
+struct tls_sess;
+
+/* Parses cert_pem (the certificate, then any chain) and key_pem. 0, -EBADMSG (a certificate
+ * does not parse), -ENOKEY (the key does not parse), -EKEYREJECTED (the key is not the
+ * certificate's), -ENOMEM, -EIO (no randomness). */
+int tls_loop_new(const char *cert_pem, const char *key_pem, struct tls_loop **out);
+void tls_loop_free(struct tls_loop *l);	/* after every session of it was freed */
+
+/* One connection's session with its record buffers, reusable for the next connection of the
+ * same loop (tls_sess_start). 0 or -ENOMEM. */
+int tls_sess_new(struct tls_loop *l, struct tls_sess **out);
+void tls_sess_free(struct tls_sess *s);
+/* Begins a server handshake on the non-blocking socket fd (not owned). 0 or -ENOMEM. */
+int tls_sess_start(struct tls_sess *s, int fd);
+/* Wipes the session's keys and forgets the socket (the caller closes it). */
+void tls_sess_end(struct tls_sess *s);
+/* Calls below return -EAGAIN when the socket would block; tls_sess_wants_write() then says
+ * whether to wait for it to become writable (else readable). Other errors: -EPROTO (a TLS
+ * failure; tls_sess_strerror says which), -ECONNRESET (the peer left), -errno (socket). */
+int tls_sess_handshake(struct tls_sess *s);	/* 0 once complete */
+bool tls_sess_handshaking(const struct tls_sess *s);
+/* Whether the peer sent anything yet (a connect-and-close probe did not). */
+bool tls_sess_heard(const struct tls_sess *s);
+bool tls_sess_wants_write(const struct tls_sess *s);
+/* Decrypted bytes: > 0, 0 at the peer's end (close_notify or EOF), or an error. Bytes of a
+ * record already read may be held inside: only -EAGAIN means "wait for the socket". */
+ssize_t tls_sess_recv(struct tls_sess *s, void *buf, size_t len);
+/* Encrypts and sends one record of at most TLS_RECORD_MAX of buf's len bytes: the count
+ * taken (> 0) or an error. After -EAGAIN the record is made but not all out: call again with
+ * the same bytes (at least as many); that call finishes it and returns its count. */
+ssize_t tls_sess_send(struct tls_sess *s, const void *buf, size_t len);
+/* Sends close_notify: 0, -EAGAIN (call again), or an error. */
+int tls_sess_close_notify(struct tls_sess *s);
+/* The last failure as text for logs: "mbedtls=-0x7780 SSL - ..." or "errno=104 ...". */
+void tls_sess_strerror(const struct tls_sess *s, char *buf, size_t len);
+
+#define TLS_RECORD_MAX	16384	/* plaintext bytes per record */
 
 #endif

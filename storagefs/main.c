@@ -10,8 +10,10 @@
 #include <unistd.h>
 
 #include "../lib/config.h"
+#include "../lib/fileio.h"
 #include "../lib/http.h"
 #include "../lib/log.h"
+#include "../lib/tls.h"
 #include "../lib/workq.h"
 #include "auth/sigv4.h"
 #include "cluster/cmap_sync.h"
@@ -28,12 +30,17 @@
 #define SFS_MAX_CREDS		16
 #define SFS_METRICS_CONNS	64	/* the metrics listener: a few scrapers, no more */
 #define SFS_INTERNAL_LISTEN	"0.0.0.0:7480"	/* the internal API with --cluster */
+#define SFS_PEM_MAX		(64 * 1024)	/* --tls-cert (with its chain) or --tls-key */
+#define SFS_PATH_MAX		4096
 
 /* The daemon's configuration: the one process-wide state, as the house style allows. */
 struct sfs_config {
 	const char *config_file;
 	const char *listen;
 	const char *metrics_listen;
+	const char *tls_listen;
+	const char *tls_cert;
+	const char *tls_key;
 	const char *cluster;
 	const char *internal_listen;
 	struct config_list data;
@@ -78,6 +85,9 @@ static struct sfs_config cfg = {
 static const struct config_opt sfs_opts[] = {
 	{ "config", CONFIG_STR, &cfg.config_file, 0, 0, "FILE", "read settings (same names as these flags) from FILE first" },
 	{ "listen", CONFIG_STR, &cfg.listen, 0, 0, "ADDR", "address to serve S3 on, host:port (default 127.0.0.1:9000; [::]:9000, :9000)" },
+	{ "tls-listen", CONFIG_STR, &cfg.tls_listen, 0, 0, "ADDR", "also serve S3 over TLS 1.2 on host:port, e.g. 0.0.0.0:9443 (default: off)" },
+	{ "tls-cert", CONFIG_STR, &cfg.tls_cert, 0, 0, "FILE", "with --tls-listen: the certificate (PEM, then any chain) (default with --cluster: DIR/node.crt and DIR/ca.crt)" },
+	{ "tls-key", CONFIG_STR, &cfg.tls_key, 0, 0, "FILE", "with --tls-cert: its private key (PEM, unencrypted) (default with --cluster: DIR/node.key)" },
 	{ "metrics-listen", CONFIG_STR, &cfg.metrics_listen, 0, 0, "ADDR", "also serve GET /metrics (Prometheus text, NOT authenticated) on host:port; bind it to a management address (default: off)" },
 	{ "cluster", CONFIG_STR, &cfg.cluster, 0, 0, "DIR", "join the cluster whose identity cairn-provd keeps in DIR (node.json, node.key, node.crt, ca.crt; the map in DIR/map.json); serves the internal API (default: off, a single node)" },
 	{ "internal-listen", CONFIG_STR, &cfg.internal_listen, 0, 0, "ADDR", "with --cluster: where to serve the node-to-node API over mutual TLS, host:port (default " SFS_INTERNAL_LISTEN ")" },
@@ -111,7 +121,9 @@ static void usage(FILE *out)
 		"usage: storagefsd --data DIR [--data DIR ...] --access-key AK --secret-key SK [options]\n"
 		"\n"
 		"Serves an S3-compatible API (SigV4, presigned URLs, multipart, listing v1/v2,\n"
-		"ranges, conditionals, copy, multi-delete) over HTTP/1.1 from local data directories.\n"
+		"ranges, conditionals, copy, multi-delete) over HTTP/1.1 from local data directories,\n"
+		"and over TLS as well with --tls-listen (same requests; clients sign the Host header\n"
+		"with the TLS port).\n"
 		"Every write is durable on W of its R disks before it is acknowledged (fewer: 503\n"
 		"ServiceUnavailable); every read is checksum-verified and falls back to another replica.\n"
 		"\n"
@@ -214,6 +226,23 @@ static int check_replicas(void)
 	return 0;
 }
 
+static int check_tls_options(void)
+{
+	if (!cfg.tls_cert != !cfg.tls_key) {
+		fprintf(stderr, "storagefsd: give --tls-cert and --tls-key together\n");
+		return -1;
+	}
+	if (cfg.tls_cert && !cfg.tls_listen) {
+		fprintf(stderr, "storagefsd: --tls-cert needs --tls-listen ADDR\n");
+		return -1;
+	}
+	if (cfg.tls_listen && !cfg.tls_cert && !cfg.cluster) {
+		fprintf(stderr, "storagefsd: --tls-listen needs --tls-cert FILE and --tls-key FILE (or --cluster DIR: the node's certificate)\n");
+		return -1;
+	}
+	return 0;
+}
+
 /* Reads options: the config file (if named anywhere on the command line) first, so
  * flags override it. Returns 0, 1 to exit successfully, or -1. */
 static int load_config(int argc, char **argv)
@@ -254,7 +283,90 @@ static int load_config(int argc, char **argv)
 	}
 	if (cfg.cluster && !cfg.internal_listen)
 		cfg.internal_listen = SFS_INTERNAL_LISTEN;
+	if (check_tls_options() < 0)
+		return -1;
 	return check_replicas();
+}
+
+/* The TLS listener's certificate chain and key as PEM, read once at start (the key wiped
+ * once every loop has parsed its copy). */
+struct tls_pem {
+	char *cert, *key;
+	size_t cert_len;
+};
+
+/* Appends path's content to buf[SFS_PEM_MAX] at *len; -1 after saying why. */
+static int pem_append(const char *path, char *buf, size_t *len)
+{
+	ssize_t n = file_read_small(path, buf + *len, SFS_PEM_MAX - *len);
+
+	if (n < 0) {
+		fprintf(stderr, "storagefsd: cannot read %s: %s\n", path,
+			n == -EFBIG ? "larger than 64 KiB" : strerror((int)-n));
+		return -1;
+	}
+	*len += (size_t)n;
+	return 0;
+}
+
+/* --tls-cert and --tls-key, or the node's cluster certificate (node.crt, then ca.crt as its
+ * chain) and key; -1 after saying why. */
+static int tls_pem_read(struct tls_pem *t, const char **cert_path, const char **key_path)
+{
+	static char crt[SFS_PATH_MAX], ca[SFS_PATH_MAX], key[SFS_PATH_MAX];
+	size_t klen = 0;
+
+	if (!(t->cert = malloc(SFS_PEM_MAX)) || !(t->key = malloc(SFS_PEM_MAX))) {
+		fprintf(stderr, "storagefsd: out of memory\n");
+		return -1;
+	}
+	t->cert_len = 0;
+	if (cfg.tls_cert) {
+		*cert_path = cfg.tls_cert;
+		*key_path = cfg.tls_key;
+		return pem_append(cfg.tls_cert, t->cert, &t->cert_len) < 0 ||
+		       pem_append(cfg.tls_key, t->key, &klen) < 0 ? -1 : 0;
+	}
+	snprintf(crt, sizeof(crt), "%s/node.crt", cfg.cluster);
+	snprintf(ca, sizeof(ca), "%s/ca.crt", cfg.cluster);
+	snprintf(key, sizeof(key), "%s/node.key", cfg.cluster);
+	*cert_path = crt;
+	*key_path = key;
+	return pem_append(crt, t->cert, &t->cert_len) < 0 ||
+	       pem_append(ca, t->cert, &t->cert_len) < 0 ||
+	       pem_append(key, t->key, &klen) < 0 ? -1 : 0;
+}
+
+static void tls_pem_free(struct tls_pem *t)
+{
+	if (t->key)
+		explicit_bzero(t->key, SFS_PEM_MAX);
+	free(t->key);
+	free(t->cert);
+	t->key = t->cert = NULL;
+}
+
+/* Reads and checks the TLS listener's certificate and key (a pair that parses and matches);
+ * -1 after saying why. */
+static int tls_pem_load(struct tls_pem *t)
+{
+	const char *cert_path = NULL, *key_path = NULL;
+	struct tls_loop *tl;
+	int err;
+
+	if (tls_pem_read(t, &cert_path, &key_path) < 0)
+		return -1;
+	err = tls_loop_new(t->cert, t->key, &tl);
+	tls_loop_free(tl);
+	if (err == -EBADMSG)
+		fprintf(stderr, "storagefsd: %s: not a certificate (PEM) that mbedtls can parse\n", cert_path);
+	else if (err == -ENOKEY)
+		fprintf(stderr, "storagefsd: %s: not a private key (PEM, unencrypted) that mbedtls can parse\n", key_path);
+	else if (err == -EKEYREJECTED)
+		fprintf(stderr, "storagefsd: %s is not the key of the certificate %s\n", key_path, cert_path);
+	else if (err < 0)
+		fprintf(stderr, "storagefsd: TLS setup failed: %s\n", strerror(-err));
+	return err < 0 ? -1 : 0;
 }
 
 static struct http_server *running_server, *running_metrics;
@@ -290,7 +402,8 @@ static bool same_port(const char *a, const char *b)
 	return pa && pb && strcmp(pa, pb) == 0;
 }
 
-static int metrics_start(struct s3_ctx *s3, const char *s3_addr, struct metrics_listener *m)
+static int metrics_start(struct s3_ctx *s3, const char *s3_addr, const char *tls_addr,
+			 struct metrics_listener *m)
 {
 	struct http_server_config hcfg = {
 		.listen = cfg.metrics_listen, .threads = 1, .max_conns = SFS_METRICS_CONNS,
@@ -310,6 +423,11 @@ static int metrics_start(struct s3_ctx *s3, const char *s3_addr, struct metrics_
 	if (same_port(http_server_addr(m->srv), s3_addr)) {
 		log_errorx("metrics_listen_failed listen=%s msg=\"same port as --listen %s\"",
 			   cfg.metrics_listen, s3_addr);
+		return -EADDRINUSE;
+	}
+	if (*tls_addr && same_port(http_server_addr(m->srv), tls_addr)) {
+		log_errorx("metrics_listen_failed listen=%s msg=\"same port as --tls-listen %s\"",
+			   cfg.metrics_listen, tls_addr);
 		return -EADDRINUSE;
 	}
 	if ((err = -pthread_create(&m->thread, NULL, metrics_main, m->srv)) < 0)
@@ -410,7 +528,7 @@ static int facade_new(struct store *st, struct cluster_node *cn, struct cstore *
 	return cstore_new(&ccfg, out);
 }
 
-static int serve(const struct sigv4_cred *creds, int ncreds)
+static int serve(const struct sigv4_cred *creds, int ncreds, struct tls_pem *tls)
 {
 	struct store_config scfg = { .dirs = cfg.data.v, .ndirs = cfg.data.n,
 				     .replicas = (int)cfg.replicas,
@@ -449,17 +567,21 @@ static int serve(const struct sigv4_cred *creds, int ncreds)
 		.idle_timeout_ms = (int)cfg.idle_timeout_ms, .io_timeout_ms = (int)cfg.io_timeout_ms,
 		.conn_udata_size = s3_conn_state_size(),
 		.on_request = s3_on_request, .on_error = s3_on_error, .on_done = s3_on_done,
-		.ud = s3,
+		.ud = s3, .tls_listen = cfg.tls_listen, .tls_cert_pem = tls->cert,
+		.tls_key_pem = tls->key,
 	};
 	err = http_server_new(&hcfg, &srv);
 	if (err < 0)
 		goto out;
 	err = http_server_listen(srv);
+	tls_pem_free(tls);	/* every loop has its own copy of the key now */
 	if (err < 0) {
-		log_errorx("listen_failed listen=%s err=%d msg=\"%s\"", cfg.listen, err, strerror(-err));
+		log_errorx("listen_failed listen=%s tls_listen=%s err=%d msg=\"%s\"", cfg.listen,
+			   cfg.tls_listen ? cfg.tls_listen : "-", err, strerror(-err));
 		goto out;
 	}
-	if (cfg.metrics_listen && (err = metrics_start(s3, http_server_addr(srv), &ml)) < 0)
+	if (cfg.metrics_listen &&
+	    (err = metrics_start(s3, http_server_addr(srv), http_server_tls_addr(srv), &ml)) < 0)
 		goto out;
 	if (cfg.cluster && (err = cluster_start(st, &cn)) < 0)
 		goto out;
@@ -470,8 +592,9 @@ static int serve(const struct sigv4_cred *creds, int ncreds)
 	sigemptyset(&sa.sa_mask);
 	sigaction(SIGTERM, &sa, NULL);
 	sigaction(SIGINT, &sa, NULL);
-	log_msg(LOG_LVL_INFO, 0, "ready listen=%s disks=%d replicas=%ld write_quorum=%ld region=%s version=%s metrics=%s node=%s internal=%s",
-		http_server_addr(srv), cfg.data.n, cfg.replicas, cfg.write_quorum, cfg.region,
+	log_msg(LOG_LVL_INFO, 0, "ready listen=%s tls=%s disks=%d replicas=%ld write_quorum=%ld region=%s version=%s metrics=%s node=%s internal=%s",
+		http_server_addr(srv), cfg.tls_listen ? http_server_tls_addr(srv) : "off", cfg.data.n,
+		cfg.replicas, cfg.write_quorum, cfg.region,
 		SFS_VERSION, ml.srv ? http_server_addr(ml.srv) : "off",
 		cn.id ? cn.id->node_id : "-", cn.iapi ? iapi_addr(cn.iapi) : "off");
 	err = http_server_run(srv);
@@ -500,6 +623,7 @@ out:
 int main(int argc, char **argv)
 {
 	static struct sigv4_cred creds[SFS_MAX_CREDS];
+	struct tls_pem tls = { 0 };
 	enum log_level level;
 	int rc, ncreds;
 
@@ -513,12 +637,20 @@ int main(int argc, char **argv)
 		fprintf(stderr, "storagefsd: --log-level must be error, warn, info or debug\n");
 		return 2;
 	}
+	if (cfg.tls_listen && tls_pem_load(&tls) < 0) {
+		tls_pem_free(&tls);
+		return 2;
+	}
 	if (cfg.check_only) {
-		printf("storagefsd: configuration ok (%d data directories, replicas=%ld, write-quorum=%ld, %d keys)\n",
-		       cfg.data.n, cfg.replicas, cfg.write_quorum, ncreds);
+		printf("storagefsd: configuration ok (%d data directories, replicas=%ld, write-quorum=%ld, %d keys, tls=%s)\n",
+		       cfg.data.n, cfg.replicas, cfg.write_quorum, ncreds,
+		       cfg.tls_listen ? cfg.tls_listen : "off");
+		tls_pem_free(&tls);
 		return 0;
 	}
 	log_init("storagefsd", level, cfg.use_syslog);
 	signal(SIGPIPE, SIG_IGN);
-	return serve(creds, ncreds) < 0 ? 1 : 0;
+	rc = serve(creds, ncreds, &tls) < 0 ? 1 : 0;
+	tls_pem_free(&tls);
+	return rc;
 }

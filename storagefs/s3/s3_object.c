@@ -1,6 +1,6 @@
 /* s3_object.c — single-object operations: GetObject and HeadObject (ranges, conditions,
- * response-* overrides, checksum-verified streaming with sendfile), PutObject (streamed
- * into the store, committed on a worker) and DeleteObject. */
+ * response-* overrides, checksum-verified streaming with sendfile, or through a buffer over
+ * TLS), PutObject (streamed into the store, committed on a worker) and DeleteObject. */
 #include "s3_req.h"
 
 #include <errno.h>
@@ -40,6 +40,24 @@ static ssize_t get_send(void *ctx, int sock, size_t max)
 	if ((int64_t)max > left)
 		max = (size_t)left;
 	return cstore_obj_send(r->obj, sock, &r->send_pos, max, http_conn_scratch(r->c));
+}
+
+/* TLS connections: the same bytes through a buffer. Reads end on checksum-block bounds,
+ * since a read that covers part of a block verifies all of it. */
+static ssize_t get_read(void *ctx, void *buf, size_t max)
+{
+	struct s3_req *r = ctx;
+	int64_t left = r->send_end - r->send_pos;
+	int64_t to_bound = STORE_BLOCK - r->send_pos % STORE_BLOCK;
+	size_t n = (int64_t)max < left ? max : (size_t)left;
+	int err;
+
+	if ((int64_t)n > to_bound && to_bound < STORE_BLOCK)
+		n = (size_t)to_bound;
+	if ((err = cstore_obj_read(r->obj, r->send_pos, buf, n)) < 0)
+		return err;
+	r->send_pos += (int64_t)n;
+	return (ssize_t)n;
 }
 
 static void get_done(void *ctx, int err)
@@ -129,7 +147,7 @@ static void get_serve(struct s3_req *r)
 		struct http_body_source src = { get_send, get_done, r };
 
 		r->done = true;
-		http_resp_stream(r->c, len, &src);
+		http_resp_stream_rd(r->c, len, &src, get_read);
 	}
 }
 

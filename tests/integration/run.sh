@@ -20,7 +20,7 @@ PY=/usr/bin/python3
 case $mode in
 quick)
 	tests=(test_boto3.py test_raw_http.py test_s3cmd.py test_rclone.py test_sigterm.py test_fault.py
-		test_join.py test_provd.py test_metrics.py test_map.py test_cluster_api.py test_cluster_s3.py)
+		test_join.py test_provd.py test_metrics.py test_map.py test_cluster_api.py test_cluster_s3.py test_tls.py)
 	per_test_timeout=150
 	export SFS_QUICK=1
 	;;
@@ -28,7 +28,7 @@ all)
 	tests=(test_raw_http.py test_boto3.py test_s3api.py test_awscli.py test_s3cmd.py
 		test_rclone.py test_sigterm.py test_fault.py test_replication.py test_join.py test_provd.py test_diskfull.py
 		test_metrics.py test_map.py test_cluster_api.py test_cluster_s3.py test_cluster_repair.py
-		test_cluster_grow.py)
+		test_cluster_grow.py test_tls.py test_cluster_netcut.py test_cluster_scale.py)
 	per_test_timeout=600
 	export SFS_QUICK=0
 	;;
