@@ -24,6 +24,10 @@ int cstore_new(const struct cstore_config *cfg, struct cstore **out)
 	cs->st = cfg->st;
 	cs->maps = cfg->maps;
 	cs->peer = cfg->peer;
+	if (cfg->maps && peer_health_new(&cs->peer.health)) {
+		free(cs);
+		return -ENOMEM;
+	}
 	cs->buckets = cfg->buckets;
 	cs->local_auto = cfg->local_replicas_auto && cfg->maps;
 	if (cs->local_auto) {
@@ -51,6 +55,7 @@ void cstore_free(struct cstore *cs)
 	pthread_mutex_unlock(&cs->mu);
 	pthread_cond_destroy(&cs->cv);
 	pthread_mutex_destroy(&cs->mu);
+	peer_health_free(cs->peer.health);
 	free(cs);
 }
 

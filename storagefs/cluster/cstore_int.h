@@ -13,7 +13,7 @@ struct cstore {
 	struct store *st;
 	struct cmap_sync *maps;		/* NULL: a single node */
 	char self_id[CMAP_ID_MAX];
-	struct peer_cfg peer;
+	struct peer_cfg peer;		/* its .health is ours */
 	struct cbucket *buckets;	/* NULL: a single node */
 	struct crepair *repair;		/* the repair thread, while it runs (under mu) */
 	bool local_auto;		/* cstore_config.local_replicas_auto */

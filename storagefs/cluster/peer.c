@@ -4,14 +4,17 @@
 #include "peer.h"
 
 #include <errno.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "../../lib/netaddr.h"
 #include "../../lib/http1_stream.h"
 #include "../../lib/json.h"
+#include "../../lib/log.h"
 #include "../../lib/tls.h"
 #include "../../lib/uri.h"
 #include "iwire.h"
@@ -28,6 +31,104 @@ struct pcall {
 	char host[PEER_HOST_MAX];
 	char target[IWIRE_TARGET_MAX];
 };
+
+struct peer_health {
+	pthread_mutex_t mu;
+	int n;
+	struct {
+		char node_id[64];
+		int64_t until_ms;	/* suspect until then (0: healthy) */
+		bool probing;		/* one call is trying it */
+	} v[PEER_HEALTH_MAX];
+};
+
+int peer_health_new(struct peer_health **out)
+{
+	struct peer_health *h = calloc(1, sizeof(*h));
+
+	if (!h)
+		return -ENOMEM;
+	pthread_mutex_init(&h->mu, NULL);
+	*out = h;
+	return 0;
+}
+
+void peer_health_free(struct peer_health *h)
+{
+	if (!h)
+		return;
+	pthread_mutex_destroy(&h->mu);
+	free(h);
+}
+
+static int64_t mono_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* The entry of node_id, made when absent (when full, a healthy entry is reused: forgetting
+ * a healthy node costs nothing). */
+static int health_slot(struct peer_health *h, const char *node_id)
+{
+	int i;
+
+	for (i = 0; i < h->n; i++)
+		if (strcmp(h->v[i].node_id, node_id) == 0)
+			return i;
+	if (h->n < PEER_HEALTH_MAX)
+		i = h->n++;
+	else
+		for (i = 0; i < PEER_HEALTH_MAX - 1 && h->v[i].until_ms; i++)
+			;
+	snprintf(h->v[i].node_id, sizeof(h->v[i].node_id), "%s", node_id);
+	h->v[i].until_ms = 0;
+	h->v[i].probing = false;
+	return i;
+}
+
+/* May this call connect? No while the peer is suspect, except one probe once the
+ * suspicion has run out. */
+static bool health_admit(struct peer_health *h, const char *node_id)
+{
+	bool ok = true;
+	int i;
+
+	if (!h)
+		return true;
+	pthread_mutex_lock(&h->mu);
+	i = health_slot(h, node_id);
+	if (h->v[i].until_ms) {
+		ok = !h->v[i].probing && mono_ms() >= h->v[i].until_ms;
+		h->v[i].probing |= ok;
+	}
+	pthread_mutex_unlock(&h->mu);
+	return ok;
+}
+
+static void health_note(struct peer_health *h, const char *node_id, int err)
+{
+	bool net = err == -ETIMEDOUT || err == -ECONNREFUSED || err == -EHOSTUNREACH ||
+		   err == -ENETUNREACH || err == -ECONNRESET;
+	bool was;
+	int i;
+
+	if (!h)
+		return;
+	pthread_mutex_lock(&h->mu);
+	i = health_slot(h, node_id);
+	was = h->v[i].until_ms != 0;
+	h->v[i].probing = false;
+	h->v[i].until_ms = net ? mono_ms() + PEER_SUSPECT_MS : 0;
+	pthread_mutex_unlock(&h->mu);
+	if (net && !was)
+		log_warnx("peer_suspect node=%s err=%d msg=\"calls fail at once for %d ms, then one tries again\"",
+			  node_id, err, PEER_SUSPECT_MS);
+	else if (!net && was)
+		log_info("peer_reachable node=%s", node_id);
+}
 
 static void call_end(struct pcall *k)
 {
@@ -54,7 +155,13 @@ static int call_start(const struct peer_cfg *pc, const struct peer *p, struct pc
 		return -EINVAL;
 	if (!(k->m = malloc(sizeof(*k->m))))
 		return -ENOMEM;
+	if (!health_admit(pc->health, p->node_id)) {
+		free(k->m);
+		k->m = NULL;
+		return -EHOSTDOWN;
+	}
 	err = tls_connect(k->host, port, &o, &k->c);
+	health_note(pc->health, p->node_id, err);
 	if (!err)
 		err = http1s_write_request(k->c, method, k->host, k->target, extra, body_len);
 	if (err)

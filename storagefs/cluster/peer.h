@@ -15,11 +15,22 @@
 #define PEER_TIMEOUT_MS		30000	/* connect, handshake, and each read or write */
 #define PEER_CHUNK		(256 * 1024)
 #define PEER_LIST_MAX		(8 * 1024 * 1024)	/* a page's JSON */
+#define PEER_SUSPECT_MS		5000	/* after a failed connect: calls fail at once, but one */
+#define PEER_HEALTH_MAX		64	/* nodes remembered (CMAP_NODES_MAX) */
+
+/* Which peers failed to connect lately, shared by every call of a node: a peer that is down
+ * or cut off costs one connect timeout every PEER_SUSPECT_MS, not one per call (reads and
+ * writes move on to the next node in the order at once). */
+struct peer_health;
+
+int peer_health_new(struct peer_health **out);
+void peer_health_free(struct peer_health *h);
 
 struct peer_cfg {
 	const char *ca_pem;		/* the cluster CA: the only trust anchor */
 	const char *cert_pem, *key_pem;	/* this node's certificate and key */
 	int timeout_ms;			/* 0: PEER_TIMEOUT_MS */
+	struct peer_health *health;	/* NULL: every call tries to connect */
 };
 
 /* The node to call: its id (the server certificate's CN must be it) and host:port. */
@@ -32,7 +43,8 @@ struct peer {
  * -ETIMEDOUT, -EHOSTUNREACH, -ECONNRESET), -EKEYREJECTED (not the node meant, or a
  * certificate not from the CA), -EPROTO (a malformed reply), or the peer's answer:
  * -ENOENT (no such key or bucket), -EACCES (not a member), -ENOTEMPTY, -EEXIST, -EFBIG,
- * -ENOSPC (full), -EHOSTDOWN (no quorum on the peer's disks), -EINVAL, -EIO. */
+ * -ENOSPC (full), -EHOSTDOWN (no quorum on the peer's disks, or, at once, a peer whose
+ * connect failed less than PEER_SUSPECT_MS ago), -EINVAL, -EIO. */
 
 /* Sends row->info.size bytes of fd (from offset 0) as the replica with row's version and
  * metadata. 0: the peer holds that version now; 1: it holds a newer one; *held says which. */

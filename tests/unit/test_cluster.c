@@ -626,7 +626,7 @@ static int ifx_open(struct ifx *fx, const struct pworld *w)
 	cfg.buckets = fx->log;
 	if ((err = iapi_start(&cfg, &fx->api)))
 		return err;
-	fx->pc = (struct peer_cfg){ w->ca.crt, w->cli2.crt, w->cli2.key, 5000 };
+	fx->pc = (struct peer_cfg){ w->ca.crt, w->cli2.crt, w->cli2.key, 5000, NULL };
 	fx->p = (struct peer){ "node-0001", iapi_addr(fx->api) };
 	return 0;
 }
@@ -933,6 +933,31 @@ TEST(iapi_bucket_versions)
 	ifx_close(&fx);
 }
 
+TEST(peer_suspect_fails_fast)
+{
+	const struct pworld *w = pworld();
+	struct peer_health *h;
+	struct store_row back;
+	struct ifx fx;
+	int64_t t0;
+
+	CHECK(w);
+	CHECK_INT(ifx_open(&fx, w), 0);
+	CHECK_INT(peer_health_new(&h), 0);
+	fx.pc.health = h;
+	/* node-0003 at a port nobody listens on: refused once, then failed at once */
+	struct peer down = { "node-0003", "127.0.0.1:1" };
+	CHECK_INT(peer_head(&fx.pc, &down, "b", "k", 1, &back), -ECONNREFUSED);
+	t0 = (int64_t)time(NULL);
+	for (int i = 0; i < 100; i++)
+		CHECK_INT(peer_head(&fx.pc, &down, "b", "k", 1, &back), -EHOSTDOWN);
+	CHECK((int64_t)time(NULL) - t0 <= 1);
+	/* another node is not affected */
+	CHECK_INT(peer_bucket_create(&fx.pc, &fx.p, "h", 0), 0);
+	peer_health_free(h);
+	ifx_close(&fx);
+}
+
 TEST(iapi_members_only)
 {
 	const struct pworld *w = pworld();
@@ -942,12 +967,12 @@ TEST(iapi_members_only)
 	CHECK(w);
 	CHECK_INT(ifx_open(&fx, w), 0);
 	/* A node of the CA that is not in the map. */
-	struct peer_cfg pc9 = { w->ca.crt, w->cli9.crt, w->cli9.key, 5000 };
+	struct peer_cfg pc9 = { w->ca.crt, w->cli9.crt, w->cli9.key, 5000, NULL };
 	CHECK_INT(peer_head(&pc9, &fx.p, "b", "k", 1, &back), -EACCES);
 	/* A certificate from another CA, and none at all. */
-	struct peer_cfg rogue = { w->ca.crt, w->rogue2.crt, w->rogue2.key, 5000 };
+	struct peer_cfg rogue = { w->ca.crt, w->rogue2.crt, w->rogue2.key, 5000, NULL };
 	CHECK_INT(peer_head(&rogue, &fx.p, "b", "k", 1, &back), -EACCES);
-	struct peer_cfg anon = { w->ca.crt, NULL, NULL, 5000 };
+	struct peer_cfg anon = { w->ca.crt, NULL, NULL, 5000, NULL };
 	CHECK_INT(peer_head(&anon, &fx.p, "b", "k", 1, &back), -EACCES);
 	/* The server must be the node meant. */
 	struct peer other = { "node-0002", fx.p.addr };
