@@ -394,8 +394,13 @@ int tls_connect(const char *host, const char *port, const struct tls_client_opts
 	*out = NULL;
 	if (!c)
 		return -ENOMEM;
-	deadline_in(c, c->timeout_ms);
+	/* A host that is down or cut off never answers a SYN: a short connect deadline lets the
+	 * caller move on, while a slow transfer keeps the full one. */
+	deadline_in(c, o->connect_timeout_ms > 0 && o->connect_timeout_ms < c->timeout_ms ?
+		    o->connect_timeout_ms : c->timeout_ms);
 	err = tcp_connect(c, host, port);
+	if (!err)
+		deadline_in(c, c->timeout_ms);
 	if (!err && o->ca_pem)
 		err = client_setup(c, o);
 	if (!err && o->ca_pem)

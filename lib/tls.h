@@ -19,6 +19,7 @@ struct tls_client_opts {
 	const char *peer_cn;		/* required subject CN of the server, or NULL: any */
 	const char *cert_pem, *key_pem;	/* client certificate (mutual TLS), or NULL */
 	int timeout_ms;			/* connect, handshake and each read/write; 0: 10 s */
+	int connect_timeout_ms;		/* the TCP connect alone, if shorter; 0: timeout_ms */
 };
 
 /* Connects to host:port (numeric or name) and completes the handshake.

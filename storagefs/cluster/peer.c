@@ -145,7 +145,8 @@ static int call_start(const struct peer_cfg *pc, const struct peer *p, struct pc
 	struct tls_client_opts o = { .ca_pem = pc->ca_pem, .peer_cn = p->node_id,
 				     .cert_pem = pc->cert_pem, .key_pem = pc->key_pem,
 				     .timeout_ms = pc->timeout_ms > 0 ? pc->timeout_ms :
-						   PEER_TIMEOUT_MS };
+						   PEER_TIMEOUT_MS,
+				     .connect_timeout_ms = PEER_CONNECT_MS };
 	char port[16];
 	int err;
 

@@ -12,7 +12,8 @@
 #include "../store/store.h"
 #include "cbucket.h"
 
-#define PEER_TIMEOUT_MS		30000	/* connect, handshake, and each read or write */
+#define PEER_TIMEOUT_MS		30000	/* handshake, and each read or write */
+#define PEER_CONNECT_MS		3000	/* the TCP connect (loopback or a LAN answers in ms) */
 #define PEER_CHUNK		(256 * 1024)
 #define PEER_LIST_MAX		(8 * 1024 * 1024)	/* a page's JSON */
 #define PEER_SUSPECT_MS		5000	/* after a failed connect: calls fail at once, but one */
