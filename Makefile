@@ -37,7 +37,7 @@ MUSL_LIBS   := -static -Wl,--gc-sections -L$(DEPS)/musl/lib -lmbedtls -lmbedx509
 
 objs = $(patsubst %.c,$(BUILD)/$(1)/obj/%.o,$(2))
 
-.PHONY: all host asan musl deps test unit asan-test fuzz-build fuzz fuzz-smoke integration bench run \
+.PHONY: all host asan musl musl-aarch64 deps-aarch64 unit-aarch64 deps test unit asan-test fuzz-build fuzz fuzz-smoke integration bench run \
         clean distclean help FORCE
 .DEFAULT_GOAL := all
 
@@ -52,6 +52,8 @@ help:
 	@echo "make system-test boot the image in QEMU and test it from outside"
 	@echo "make test        every test: unit, asan, fuzz corpus, integration, fault"
 	@echo "make unit        unit tests only (glibc build)"
+	@echo "make musl-aarch64  the static musl binaries for aarch64 (ARM64 board): \$$(BUILD)/musl-aarch64/"
+	@echo "make unit-aarch64  unit tests built for aarch64 musl, run under qemu-aarch64-static"
 	@echo "make asan-test   unit tests + quick integration under ASan+UBSan"
 	@echo "make integration integration tests against the glibc daemon"
 	@echo "make bench       benchmarks against nginx/fio; figures go to docs/BENCHMARKS.md"
@@ -131,6 +133,48 @@ $(FW_TOOLS:%=$(BUILD)/musl/cairn-%):
 
 musl: $(BUILD)/musl/storagefsd $(FW_TOOLS:%=$(BUILD)/musl/cairn-%)
 
+# --- static musl build for aarch64 (the ARM64 board): the same binaries, cross-compiled ---
+# Debian's aarch64-linux-gnu-gcc wrapped to see only Debian's arm64 musl (like musl-gcc), and
+# mbedtls/sqlite3 cross-built from the same Debian sources into $(DEPS)/musl-aarch64. Its own
+# deps stamp: `make musl` never needs the cross toolchain, `make musl-aarch64` never x86 musl.
+# `make unit-aarch64` runs the unit tests built this way under qemu-aarch64-static.
+MUSL_AARCH64_CC     ?= $(DEPS)/cross-aarch64/bin/aarch64-musl-gcc
+AARCH64_STRIP       ?= aarch64-linux-gnu-strip
+QEMU_AARCH64        ?= qemu-aarch64-static
+MUSL_AARCH64_CFLAGS := $(CSTD) $(WARN) -O2 -DNDEBUG -I$(DEPS)/musl-aarch64/include -ffunction-sections -fdata-sections -MMD -MP
+MUSL_AARCH64_LIBS   := -static -Wl,--gc-sections -L$(DEPS)/musl-aarch64/lib -lmbedtls -lmbedx509 -lmbedcrypto -lsqlite3 -lpthread -lm
+A64 := musl-aarch64
+
+deps-aarch64: $(BUILD)/.deps-aarch64-done
+
+$(BUILD)/.deps-aarch64-done: ci/deps.sh ci/build-source-pkgs.sh ci/apt-foreign.sh \
+		$(if $(wildcard $(DEPS)/musl-aarch64/VERSIONS),,FORCE)
+	bash ci/deps.sh
+	bash ci/build-source-pkgs.sh $(DEPS) aarch64
+	@mkdir -p $(BUILD) && touch $@
+
+$(BUILD)/$(A64)/obj/%.o: %.c | $(BUILD)/.deps-aarch64-done
+	@mkdir -p $(dir $@)
+	$(MUSL_AARCH64_CC) $(MUSL_AARCH64_CFLAGS) -c $< -o $@
+
+$(BUILD)/$(A64)/storagefsd: $(call objs,$(A64),$(LIB_SRCS) $(SFS_SRCS) storagefs/main.c) $(BUILD)/.deps-aarch64-done
+	$(MUSL_AARCH64_CC) $(MUSL_AARCH64_CFLAGS) -o $@ $(filter %.o,$^) $(MUSL_AARCH64_LIBS)
+	$(AARCH64_STRIP) $@
+
+$(foreach t,$(FW_TOOLS),$(eval $(BUILD)/$(A64)/cairn-$(t): $(call fw_objs,$(A64),$(t)) $(BUILD)/.deps-aarch64-done))
+$(FW_TOOLS:%=$(BUILD)/$(A64)/cairn-%):
+	$(MUSL_AARCH64_CC) $(MUSL_AARCH64_CFLAGS) -o $@ $(filter %.o,$^) $(MUSL_AARCH64_LIBS)
+	$(AARCH64_STRIP) $@
+
+# Not stripped: a failing test's backtrace under qemu is worth the size.
+$(BUILD)/$(A64)/unit_tests: $(call objs,$(A64),$(LIB_SRCS) $(SFS_SRCS) $(FW_SRCS) $(UNIT_SRCS)) $(BUILD)/.deps-aarch64-done
+	$(MUSL_AARCH64_CC) $(MUSL_AARCH64_CFLAGS) -o $@ $(filter %.o,$^) $(MUSL_AARCH64_LIBS)
+
+musl-aarch64: $(BUILD)/$(A64)/storagefsd $(FW_TOOLS:%=$(BUILD)/$(A64)/cairn-%)
+
+unit-aarch64: $(BUILD)/$(A64)/unit_tests
+	$(QEMU_AARCH64) $(BUILD)/$(A64)/unit_tests
+
 # --- libFuzzer targets: each tests/fuzz/fuzz_X.c links the library code ---
 # clang, not gcc: warnings on but not fatal (the gcc builds enforce -Werror), and the
 # libFuzzer entry point LLVMFuzzerTestOneInput has no prototype of ours.
@@ -169,7 +213,7 @@ integration: $(BUILD)/host/storagefsd
 	SFS_BIN=$(BUILD)/host/storagefsd bash tests/integration/run.sh all
 
 # run-all.sh runs every suite it finds and prints the single "N passed, N failed" line.
-test: deps host musl asan fuzz-build
+test: deps host musl asan fuzz-build $(BUILD)/musl-aarch64/unit_tests
 	bash tests/run-all.sh $(BUILD)
 
 bench: deps host musl
@@ -179,7 +223,8 @@ bench: deps host musl
 # image/image.mk, included at the end.
 
 clean:
-	rm -rf $(BUILD)/host $(BUILD)/asan $(BUILD)/musl $(BUILD)/fuzz $(BUILD)/.deps-done
+	rm -rf $(BUILD)/host $(BUILD)/asan $(BUILD)/musl $(BUILD)/musl-aarch64 $(BUILD)/fuzz $(BUILD)/.deps-done \
+		$(BUILD)/.deps-aarch64-done
 
 distclean:
 	rm -rf $(BUILD)
@@ -188,7 +233,8 @@ distclean:
 FW_ALL   := $(sort $(wildcard $(FW_TOOLS:%=firmware/%/*.c)))
 ALL_OBJS := $(call objs,host,$(LIB_SRCS) $(SFS_SRCS) $(FW_ALL) storagefs/main.c $(UNIT_SRCS) $(BENCH_SRCS)) \
             $(call objs,asan,$(LIB_SRCS) $(SFS_SRCS) $(FW_ALL) storagefs/main.c $(UNIT_SRCS)) \
-            $(call objs,musl,$(LIB_SRCS) $(SFS_SRCS) $(FW_ALL) storagefs/main.c)
+            $(call objs,musl,$(LIB_SRCS) $(SFS_SRCS) $(FW_ALL) storagefs/main.c) \
+            $(call objs,musl-aarch64,$(LIB_SRCS) $(SFS_SRCS) $(FW_ALL) storagefs/main.c $(UNIT_SRCS))
 -include $(wildcard $(ALL_OBJS:.o=.d))
 
 # The node image: image, run, run-host, node-keys, system-test, image-repro.

@@ -1,11 +1,15 @@
 #!/usr/bin/env bash
-# ci/build-source-pkgs.sh <deps-dir> — builds the C libraries of the static musl binaries from
-# Debian 12's own source packages (never from anywhere else):
+# ci/build-source-pkgs.sh <deps-dir> [aarch64] — builds the C libraries and the tools of the static
+# musl binaries from Debian 12's own source packages (never from anywhere else):
 #   <deps-dir>/apt/      private apt state (deb-src list, lists, cache); the host's apt is untouched
-#   <deps-dir>/src/      downloaded source packages (.dsc + tarballs), kept as a cache
+#   <deps-dir>/src/      downloaded source packages (.dsc + tarballs), kept as a cache (all targets)
 #   <deps-dir>/work/     unpacked, Debian-patched trees and build directories
 #   <deps-dir>/stamps/   one stamp per finished step: a step whose stamp matches is skipped
 #   <deps-dir>/musl/     the result: include/, lib/*.a, bin/ (busybox, mke2fs, e2fsck) and VERSIONS
+# With `aarch64` (the ARM64 board) the same packages are cross-built into <deps-dir>/musl-aarch64/
+# (work-aarch64/, stamps-aarch64/) with Debian's aarch64-linux-gnu-gcc against Debian's arm64 musl:
+#   <deps-dir>/cross-aarch64/   debs/ (musl, musl-dev, linux-libc-dev for arm64, by apt-foreign.sh),
+#                               sysroot/ (them unpacked), bin/aarch64-musl-gcc (the compiler wrapper)
 # All packages are fetched first (one private `apt-get update` at most), then built in parallel,
 # one build_<name> function per package. To add a package: write build_<name> (it gets its .dsc
 # in $1, and ends with `record <name> <version> <dsc>`), and list it in PACKAGES.
@@ -14,12 +18,31 @@ set -euo pipefail
 
 PACKAGES=(mbedtls sqlite3 busybox e2fsprogs)
 
-[[ $# -eq 1 ]] || { echo "usage: $0 <deps-dir>" >&2; exit 2; }
+[[ $# -eq 1 || $# -eq 2 ]] || { echo "usage: $0 <deps-dir> [aarch64]" >&2; exit 2; }
 mkdir -p "$1"
 DEPS=$(cd "$1" && pwd)
-APT="$DEPS/apt" SRC="$DEPS/src" WORK="$DEPS/work" STAMPS="$DEPS/stamps" OUT="$DEPS/musl"
-MUSL_CC=${MUSL_CC:-musl-gcc}
-JOBS=$(nproc)
+CI=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+TARGET=${2:-x86_64}
+APT="$DEPS/apt" SRC="$DEPS/src"
+# Per target: compiler, binutils prefix, kernel UAPI headers, how to run a program (self-test).
+case $TARGET in
+x86_64)
+	WORK="$DEPS/work" STAMPS="$DEPS/stamps" OUT="$DEPS/musl"
+	MUSL_CC=${MUSL_CC:-musl-gcc} CC_KEY=${MUSL_CC:-musl-gcc}
+	CROSS_PREFIX='' CONFIGURE_HOST=() RUN=()
+	KH_INC=/usr/include KH_ASM=/usr/include/$(gcc -dumpmachine)/asm
+	;;
+aarch64)
+	WORK="$DEPS/work-aarch64" STAMPS="$DEPS/stamps-aarch64" OUT="$DEPS/musl-aarch64"
+	CROSS="$DEPS/cross-aarch64"
+	MUSL_CC=${MUSL_AARCH64_CC:-$CROSS/bin/aarch64-musl-gcc}
+	CROSS_PREFIX=aarch64-linux-gnu- CONFIGURE_HOST=(--host=aarch64-linux-gnu) RUN=(qemu-aarch64-static)
+	KH_INC=$CROSS/sysroot/usr/include KH_ASM=$CROSS/sysroot/usr/include/aarch64-linux-gnu/asm
+	;;
+*) echo "$0: unknown target '$TARGET' (x86_64 or aarch64)" >&2; exit 2 ;;
+esac
+AR=${CROSS_PREFIX}ar STRIP=${CROSS_PREFIX}strip
+JOBS=${DEPS_JOBS:-$(nproc)}
 # Called from make: do not let our sub-makes see the parent's jobserver flags.
 unset MAKEFLAGS MFLAGS MAKELEVEL MAKEOVERRIDES || true
 export LC_ALL=C SOURCE_DATE_EPOCH=${SOURCE_DATE_EPOCH:-1700000000}
@@ -27,10 +50,19 @@ export LC_ALL=C SOURCE_DATE_EPOCH=${SOURCE_DATE_EPOCH:-1700000000}
 log() { echo "source-pkgs: $*" >&2; }
 die() { echo "source-pkgs: error: $*" >&2; exit 1; }
 
-command -v "$MUSL_CC" >/dev/null || die "$MUSL_CC not found (run: bash ci/deps.sh)"
+if [[ -n $CROSS_PREFIX ]]; then
+	command -v "${CROSS_PREFIX}gcc" >/dev/null || die "${CROSS_PREFIX}gcc not found (run: bash ci/deps.sh)"
+	command -v "${RUN[0]}" >/dev/null || die "${RUN[0]} not found (run: bash ci/deps.sh)"
+else
+	command -v "$MUSL_CC" >/dev/null || die "$MUSL_CC not found (run: bash ci/deps.sh)"
+fi
 command -v dpkg-source >/dev/null || die "dpkg-source not found (run: bash ci/deps.sh)"
 mkdir -p "$APT/lists/partial" "$APT/cache/archives/partial" "$SRC" "$WORK" "$STAMPS" \
 	"$OUT/include" "$OUT/lib"
+# One run per target at a time (make deps and the image rules may start it together); the
+# fetch, shared by the targets, takes a second lock.
+exec 8>"$DEPS/.lock-$TARGET"
+flock 8
 
 # --- private apt state -------------------------------------------------------------------
 APT_OPTS=(
@@ -129,7 +161,7 @@ MBEDTLS_CFLAGS="-O2 -fno-plt -ffunction-sections -fdata-sections"
 build_mbedtls() {
 	local dsc=$1 ver dir key
 	ver=$(dsc_field "$dsc" Version)
-	key="mbedtls $ver cc=$MUSL_CC cflags=$MBEDTLS_CFLAGS"
+	key="mbedtls $ver cc=$CC_KEY cflags=$MBEDTLS_CFLAGS"
 	if stamp_ok mbedtls "$key" && [[ -f $OUT/lib/libmbedcrypto.a ]]; then
 		log "mbedtls $ver: up to date"
 		record mbedtls "$ver" "$dsc"
@@ -141,7 +173,7 @@ build_mbedtls() {
 	# Upstream's default config.h with Debian's patches. Debian's debian/rules additionally turns
 	# on MBEDTLS_THREADING_C/_PTHREAD (and HAVEGE, MD2, MD4, ...) for its shared libraries; we do
 	# not: nothing here shares an mbedtls context between threads, so no mutexes are needed.
-	make -C "$dir/library" -j"$JOBS" CC="$MUSL_CC" AR=ar CFLAGS="$MBEDTLS_CFLAGS" \
+	make -C "$dir/library" -j"$JOBS" CC="$MUSL_CC" AR="$AR" CFLAGS="$MBEDTLS_CFLAGS" \
 		static >"$dir.build.log" 2>&1 || { tail -n 40 "$dir.build.log" >&2; die "mbedtls build failed"; }
 	rm -rf "$OUT/include/mbedtls" "$OUT/include/psa"
 	cp -r "$dir/include/mbedtls" "$dir/include/psa" "$OUT/include/"
@@ -173,7 +205,7 @@ build_sqlite3() {
 		stamp_set sqlite3-amalgamation "$key"
 		rm -f "$STAMPS/sqlite3"
 	fi
-	key="sqlite3 $ver cc=$MUSL_CC cflags=$SQLITE_CFLAGS defs=$SQLITE_DEFS"
+	key="sqlite3 $ver cc=$CC_KEY cflags=$SQLITE_CFLAGS defs=$SQLITE_DEFS"
 	if stamp_ok sqlite3 "$key" && [[ -f $OUT/lib/libsqlite3.a ]]; then
 		log "sqlite3 $ver: up to date"
 	else
@@ -181,13 +213,24 @@ build_sqlite3() {
 		# shellcheck disable=SC2086
 		"$MUSL_CC" $SQLITE_CFLAGS $SQLITE_DEFS -c "$dir/bld/sqlite3.c" -o "$dir/bld/sqlite3.musl.o"
 		rm -f "$dir/bld/libsqlite3.a"
-		ar rcs "$dir/bld/libsqlite3.a" "$dir/bld/sqlite3.musl.o"
+		"$AR" rcs "$dir/bld/libsqlite3.a" "$dir/bld/sqlite3.musl.o"
 		cp "$dir/bld/sqlite3.h" "$dir/bld/sqlite3ext.h" "$OUT/include/"
 		cp "$dir/bld/libsqlite3.a" "$OUT/lib/"
 		stamp_set sqlite3 "$key"
 		log "sqlite3 $ver: built"
 	fi
 	record sqlite3 "$ver" "$dsc"
+}
+
+# kernel_headers <dir> <name>...: <dir> gets symlinks to the target's kernel UAPI headers
+# (<name> = linux, asm-generic, mtd, ...; asm/ always), for an `-isystem <dir>`: musl's specs
+# leave out /usr/include, and the tools below need only these from it.
+kernel_headers() {
+	local kh=$1 n
+	shift
+	mkdir -p "$kh"
+	for n in "$@"; do ln -sfn "$KH_INC/$n" "$kh/$n"; done
+	ln -sfn "$KH_ASM" "$kh/asm"
 }
 
 # --- busybox: the node image's userland, static with musl, config rootfs/busybox.config ----
@@ -197,7 +240,7 @@ build_busybox() {
 	local dsc=$1 ver dir key kh
 	ver=$(dsc_field "$dsc" Version)
 	[[ -f $BUSYBOX_CONFIG ]] || die "busybox: $BUSYBOX_CONFIG missing"
-	key="busybox $ver tag=cairn cc=$MUSL_CC config=$(sha256sum <"$BUSYBOX_CONFIG" | cut -c1-16) sde=$SOURCE_DATE_EPOCH"
+	key="busybox $ver tag=cairn cc=$CC_KEY config=$(sha256sum <"$BUSYBOX_CONFIG" | cut -c1-16) sde=$SOURCE_DATE_EPOCH"
 	if stamp_ok busybox "$key" && [[ -x $OUT/bin/busybox ]]; then
 		log "busybox $ver: up to date"
 		record busybox "$ver" "$dsc"
@@ -208,14 +251,12 @@ build_busybox() {
 	unpack "$dsc" "$dir"
 	# musl-gcc's specs leave out /usr/include; busybox needs only the kernel's UAPI headers.
 	kh="$WORK/busybox-kernel-headers"
-	mkdir -p "$kh"
-	ln -sfn /usr/include/linux "$kh/linux"
-	ln -sfn /usr/include/asm-generic "$kh/asm-generic"
-	ln -sfn /usr/include/mtd "$kh/mtd"
-	ln -sfn "/usr/include/$(gcc -dumpmachine)/asm" "$kh/asm"
+	kernel_headers "$kh" linux asm-generic mtd
 	cp "$BUSYBOX_CONFIG" "$dir/.config"
+	local cross=()
+	[[ -z $CROSS_PREFIX ]] || cross=(CROSS_COMPILE="$CROSS_PREFIX")
 	(cd "$dir" && { yes '' || true; } | make oldconfig >"$dir.build.log" 2>&1 &&
-		make -j"$JOBS" CC="$MUSL_CC" HOSTCC=gcc EXTRA_CFLAGS="-isystem $kh" \
+		make -j"$JOBS" "${cross[@]}" CC="$MUSL_CC" HOSTCC=gcc EXTRA_CFLAGS="-isystem $kh" \
 			BB_EXTRA_VERSION="Debian $ver, Cairn" busybox >>"$dir.build.log" 2>&1) ||
 		{ tail -n 40 "$dir.build.log" >&2; die "busybox build failed"; }
 	mkdir -p "$OUT/bin"
@@ -231,7 +272,7 @@ build_busybox() {
 build_e2fsprogs() {
 	local dsc=$1 ver dir key kh
 	ver=$(dsc_field "$dsc" Version)
-	key="e2fsprogs $ver tag=cairn1 cc=$MUSL_CC sde=$SOURCE_DATE_EPOCH"
+	key="e2fsprogs $ver tag=cairn1 cc=$CC_KEY sde=$SOURCE_DATE_EPOCH"
 	if stamp_ok e2fsprogs "$key" && [[ -x $OUT/bin/mke2fs && -x $OUT/bin/e2fsck ]]; then
 		log "e2fsprogs $ver: up to date"
 		record e2fsprogs "$ver" "$dsc"
@@ -241,12 +282,10 @@ build_e2fsprogs() {
 	dir="$WORK/e2fsprogs"
 	unpack "$dsc" "$dir"
 	kh="$WORK/e2fsprogs-kernel-headers"
-	mkdir -p "$kh" "$dir/bld"
-	ln -sfn /usr/include/linux "$kh/linux"
-	ln -sfn /usr/include/asm-generic "$kh/asm-generic"
-	ln -sfn "/usr/include/$(gcc -dumpmachine)/asm" "$kh/asm"
+	mkdir -p "$dir/bld"
+	kernel_headers "$kh" linux asm-generic
 	(cd "$dir/bld" && CC="$MUSL_CC" CFLAGS="-O2 -isystem $kh" LDFLAGS=-static \
-		../configure --disable-nls --disable-fsck --disable-uuidd --disable-e2initrd-helper \
+		../configure "${CONFIGURE_HOST[@]}" --disable-nls --disable-fsck --disable-uuidd --disable-e2initrd-helper \
 			--disable-fuse2fs --disable-defrag --disable-imager --disable-debugfs --disable-tdb \
 			--disable-backtrace --without-libarchive --enable-libuuid --enable-libblkid \
 			>"$dir.build.log" 2>&1 &&
@@ -255,8 +294,8 @@ build_e2fsprogs() {
 		make -C e2fsck -j"$JOBS" e2fsck >>"$dir.build.log" 2>&1) ||
 		{ tail -n 40 "$dir.build.log" >&2; die "e2fsprogs build failed"; }
 	mkdir -p "$OUT/bin"
-	strip -o "$OUT/bin/mke2fs.new" "$dir/bld/misc/mke2fs"
-	strip -o "$OUT/bin/e2fsck.new" "$dir/bld/e2fsck/e2fsck"
+	"$STRIP" -o "$OUT/bin/mke2fs.new" "$dir/bld/misc/mke2fs"
+	"$STRIP" -o "$OUT/bin/e2fsck.new" "$dir/bld/e2fsck/e2fsck"
 	mv "$OUT/bin/mke2fs.new" "$OUT/bin/mke2fs"
 	mv "$OUT/bin/e2fsck.new" "$OUT/bin/e2fsck"
 	stamp_set e2fsprogs "$key"
@@ -264,25 +303,93 @@ build_e2fsprogs() {
 	record e2fsprogs "$ver" "$dsc"
 }
 
+# --- aarch64 toolchain: Debian's cross gcc + Debian's arm64 musl, like musl-gcc on x86 -------
+# musl-dev's own musl-gcc.specs (paths moved into the sysroot) makes aarch64-linux-gnu-gcc see
+# only musl's headers and link only musl's crt files and libc.a (plus libgcc): no glibc.
+newest_deb() {
+	local f best='' bestv='' v
+	for f in "$CROSS/debs/$1"_*_arm64.deb; do
+		[[ -e $f ]] || continue
+		v=$(dpkg-deb -f "$f" Version)
+		if [[ -z $best ]] || dpkg --compare-versions "$v" gt "$bestv"; then best=$f bestv=$v; fi
+	done
+	[[ -n $best ]] || die "no $1 .deb in $CROSS/debs"
+	echo "$best"
+}
+
+setup_cross_aarch64() {
+	local pkgs=(musl musl-dev linux-libc-dev) debs=() p key root=$CROSS/sysroot
+	REFRESH=${DEPS_REFRESH:-} bash "$CI/apt-foreign.sh" "$DEPS" arm64 "$CROSS/debs" "${pkgs[@]}"
+	for p in "${pkgs[@]}"; do debs+=("$(newest_deb "$p")"); done
+	key="cross-aarch64 wrapper=1 gcc=$(dpkg-query -W -f='${Version}' gcc-12-aarch64-linux-gnu 2>/dev/null) $(basename -a "${debs[@]}" | tr '\n' ' ')"
+	# (the wrapper holds absolute paths: a moved tree makes it again)
+	if stamp_ok cross-aarch64 "$key" && [[ -x $MUSL_CC ]] &&
+		grep -qF "$CROSS/musl-gcc.specs" "$CROSS/bin/aarch64-musl-gcc" 2>/dev/null; then
+		return 0
+	fi
+	log "aarch64 toolchain: unpack ${debs[*]##*/} into $root"
+	rm -rf "$root" "$root.tmp"
+	mkdir -p "$root.tmp" "$CROSS/bin"
+	for p in "${debs[@]}"; do dpkg-deb -x "$p" "$root.tmp"; done
+	# its aarch64-linux-musl-gcc points into /usr/lib: ours is bin/aarch64-musl-gcc
+	rm -f "$root.tmp/usr/bin/aarch64-linux-musl-gcc"
+	mv "$root.tmp" "$root"
+	sed -e "s|/usr/include/aarch64-linux-musl|$root/usr/include/aarch64-linux-musl|g" \
+		-e "s|/usr/lib/aarch64-linux-musl|$root/usr/lib/aarch64-linux-musl|g" \
+		"$root/usr/lib/aarch64-linux-musl/musl-gcc.specs" >"$CROSS/musl-gcc.specs"
+	grep -q "$root/usr/lib/aarch64-linux-musl/crti.o" "$CROSS/musl-gcc.specs" ||
+		die "aarch64 toolchain: unexpected musl-gcc.specs in musl-dev"
+	cat >"$CROSS/bin/aarch64-musl-gcc.new" <<-EOF
+	#!/bin/sh
+	# Generated by ci/build-source-pkgs.sh: Debian's aarch64 cross gcc against Debian's arm64 musl
+	# only (musl-dev's musl-gcc.specs with its paths moved to $root).
+	exec "\${REALGCC:-aarch64-linux-gnu-gcc}" "\$@" -specs "$CROSS/musl-gcc.specs"
+	EOF
+	chmod +x "$CROSS/bin/aarch64-musl-gcc.new"
+	mv "$CROSS/bin/aarch64-musl-gcc.new" "$CROSS/bin/aarch64-musl-gcc"
+	for p in "${debs[@]}"; do
+		echo "$(dpkg-deb -f "$p" Package):arm64 $(dpkg-deb -f "$p" Version) $(basename "$p")"
+	done >"$CROSS/VERSIONS"
+	stamp_set cross-aarch64 "$key"
+}
+
 # --- main ---------------------------------------------------------------------------------
+if [[ $TARGET == aarch64 ]]; then
+	setup_cross_aarch64
+	# In the steps' stamps: another arm64 musl, kernel headers or cross gcc rebuilds them.
+	CC_KEY="$MUSL_CC toolchain=$(sha256sum <"$STAMPS/cross-aarch64" | cut -c1-12)"
+fi
 # record <name> <version> <dsc>: the line for VERSIONS (builds run in subshells: via a file).
 record() { echo "$1 $2 $(basename "$3")" >"$STAMPS/$1.version"; }
 
 declare -A DSCS=()
+exec 7>"$APT/fetch.lock"
+flock 7
 for p in "${PACKAGES[@]}"; do
 	fetch "$p"
 	DSCS[$p]=$DSC
 done
+exec 7>&-
 
 # Builds are independent: run them at once (sqlite3.c is one long single-threaded compile).
 declare -A PIDS=()
+# timed <name> <dsc>: build_<name>, logging how long it took when it did build.
+timed() {
+	local t0=$SECONDS
+	"build_$1" "$2" || return
+	((SECONDS - t0 < 2)) || log "$1: $((SECONDS - t0)) s"
+}
 for p in "${PACKAGES[@]}"; do
 	rm -f "$STAMPS/$p.version"
-	"build_$p" "${DSCS[$p]}" &
+	if [[ -n ${DEPS_SERIAL:-} ]]; then
+		timed "$p" "${DSCS[$p]}" || die "build failed: $p (log in $WORK/$p*.log)"
+		continue
+	fi
+	timed "$p" "${DSCS[$p]}" &
 	PIDS[$p]=$!
 done
 failed=()
-for p in "${PACKAGES[@]}"; do
+for p in "${!PIDS[@]}"; do
 	wait "${PIDS[$p]}" || failed+=("$p")
 done
 ((${#failed[@]} == 0)) || die "build failed: ${failed[*]} (logs in $WORK/*.log)"
@@ -293,11 +400,17 @@ for p in "${PACKAGES[@]}"; do
 done
 {
 	echo "# Static musl libraries built from Debian 12 source packages by ci/build-source-pkgs.sh"
+	[[ $TARGET == x86_64 ]] || echo "# target: $TARGET"
 	echo "# <source package> <Debian version> <.dsc>"
 	printf '%s\n' "${VERSIONS[@]}"
 	echo "# toolchain"
-	echo "musl $(dpkg-query -W -f='${Version}' musl-dev 2>/dev/null || echo unknown)"
-	echo "gcc $(dpkg-query -W -f='${Version}' gcc-12 2>/dev/null || echo unknown)"
+	if [[ $TARGET == x86_64 ]]; then
+		echo "musl $(dpkg-query -W -f='${Version}' musl-dev 2>/dev/null || echo unknown)"
+		echo "gcc $(dpkg-query -W -f='${Version}' gcc-12 2>/dev/null || echo unknown)"
+	else
+		cat "$CROSS/VERSIONS"
+		echo "gcc-12-aarch64-linux-gnu $(dpkg-query -W -f='${Version}' gcc-12-aarch64-linux-gnu 2>/dev/null || echo unknown)"
+	fi
 } >"$OUT/VERSIONS.new"
 if cmp -s "$OUT/VERSIONS.new" "$OUT/VERSIONS" 2>/dev/null; then
 	rm -f "$OUT/VERSIONS.new"
@@ -340,10 +453,10 @@ C
 	"$MUSL_CC" -static -O1 -I"$OUT/include" "$t/t.c" -o "$t/t" -L"$OUT/lib" -lmbedcrypto -lsqlite3 -lpthread -lm ||
 		die "self-test: linking against $OUT/lib failed"
 	local out rc=0
-	out=$("$t/t") || rc=$?
+	out=$("${RUN[@]}" "$t/t") || rc=$?
 	[[ $out == ok && $rc == 0 ]] || die "self-test: $t/t failed (exit $rc)"
 	stamp_set selftest "$key"
-	log "self-test passed (static musl program: sha256 + sqlite)"
+	log "self-test passed (static musl $TARGET program: sha256 + sqlite${RUN:+, run by ${RUN[*]}})"
 }
 selftest
 log "done: $(printf '%s; ' "${VERSIONS[@]}")"

@@ -13,6 +13,9 @@ PKGS=(
 	libmbedtls-dev libsqlite3-dev
 	dpkg-dev		# apt-get source / dpkg-source -x
 	tcl			# tclsh: sqlite's `make sqlite3.c` (amalgamation)
+	# aarch64 image (ARM64 board): cross gcc + binutils; Debian's arm64 musl is unpacked by
+	# build-source-pkgs.sh (via apt-foreign.sh), qemu-aarch64-static runs the results in tests
+	gcc-aarch64-linux-gnu qemu-user-static
 	xz-utils gzip zstd ca-certificates curl
 	# tests: S3 clients (use /usr/bin/python3 and /usr/bin/aws, not a pyenv shim)
 	python3 python3-boto3 awscli s3cmd rclone valgrind

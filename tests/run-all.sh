@@ -5,7 +5,8 @@
 # A suite that exits non-zero without reporting a failure counts 1 failed (a crash, a
 # sanitizer report at exit, a timeout). Exit status: 0 only if nothing failed.
 #   FUZZ_SECONDS   seconds of fuzzing per fuzzer (default 10)
-#   TEST_SUITES    space-separated subset of: unit asan-unit fuzz integration asan-integration system
+#   TEST_SUITES    space-separated subset of: unit unit-aarch64 asan-unit fuzz integration
+#                  asan-integration system
 set -uo pipefail
 
 [[ $# -eq 1 ]] || { echo "usage: $0 <build-dir>" >&2; exit 2; }
@@ -16,7 +17,7 @@ build=$1
 logdir=$build/test-logs
 mkdir -p "$logdir"
 fuzz_seconds=${FUZZ_SECONDS:-10}
-suites=${TEST_SUITES:-unit asan-unit fuzz integration asan-integration system}
+suites=${TEST_SUITES:-unit unit-aarch64 asan-unit fuzz integration asan-integration system}
 
 total_pass=0 total_fail=0
 results=()
@@ -57,6 +58,9 @@ skip_suite() {
 
 # 1. unit tests (glibc debug build)
 run_suite unit 900 "$build/host/unit_tests"
+
+# 1b. the same unit tests built for the ARM64 board (static musl, aarch64) under qemu-user
+run_suite unit-aarch64 1200 qemu-aarch64-static "$build/musl-aarch64/unit_tests"
 
 # 2. the same unit tests under ASan + UBSan (leaks fail too)
 ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1} UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1} \
