@@ -5,10 +5,14 @@
 set -euo pipefail
 [[ $# -eq 2 ]] || { echo "usage: $0 BOARD BUILD_DIR" >&2; exit 2; }
 REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
-BOARD=$1 BUILD=$2
+# shellcheck source=image/lib.sh
+. "$REPO/image/lib.sh"
+board_load "$1"
+BUILD=$2
 [[ $BUILD == /* ]] || BUILD=$REPO/$BUILD
 out=$BUILD/image/$BOARD
-files=(disk.img disk.img.zst initrd.img pxe/xen pxe/vmlinuz pxe/initrd.img pxe/boot.ipxe BOOTX64.cfg)
+case $BOARD_PXE in uboot) pxe=(pxe/boot.cmd pxe/boot.scr.uimg) ;; *) pxe=(pxe/boot.ipxe) ;; esac
+files=(disk.img disk.img.zst initrd.img pxe/xen pxe/vmlinuz pxe/initrd.img "${pxe[@]}" "$EFI_NAME.cfg")
 sums() { (cd "$1" && sha256sum "${files[@]}"); }
 [[ -f $out/disk.img ]] || bash "$REPO/image/build.sh" "$BOARD" "$BUILD"
 first=$(sums "$out")

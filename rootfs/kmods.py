@@ -2,22 +2,44 @@
 """rootfs/kmods.py MODDIR DESTDIR NAME...
 
 Copies the kernel modules NAME... and everything they depend on (the `depends=` field of each
-module's .modinfo section, read with objcopy, so no depmod/kmod is needed on the build host)
+module's .modinfo section, read from the ELF file here, so neither depmod/kmod nor binutils for
+the module's architecture is needed on the build host)
 from MODDIR (an unpacked lib/modules/<version>) to DESTDIR (the same layout), and writes the
 modules.dep / modules.alias / modules.softdep that busybox modprobe reads, for exactly that set.
 Prints the relative path of each module copied, in load order.
 """
 import os
 import shutil
-import subprocess
+import struct
 import sys
 
 
+def modinfo_section(path):
+    """The bytes of the .modinfo section of an ELF64 module, of any architecture (read here,
+    not with objcopy: the build host's binutils need not know the module's machine)."""
+    with open(path, "rb") as f:
+        elf = f.read()
+    if elf[:4] != b"\x7fELF" or elf[4] != 2:
+        sys.exit("kmods: %s is not an ELF64 file" % path)
+    e = "<" if elf[5] == 1 else ">"
+    shoff, = struct.unpack_from(e + "Q", elf, 0x28)
+    shentsize, shnum, shstrndx = struct.unpack_from(e + "HHH", elf, 0x3A)
+
+    def section(i):  # (name offset, file offset, size)
+        name, _, _, _, off, size = struct.unpack_from(e + "IIQQQQ", elf, shoff + i * shentsize)
+        return name, off, size
+
+    _, stroff, _ = section(shstrndx)
+    for i in range(shnum):
+        name, off, size = section(i)
+        if elf[stroff + name:elf.index(b"\0", stroff + name)] == b".modinfo":
+            return elf[off:off + size]
+    return b""
+
+
 def modinfo(path):
-    raw = subprocess.run(["objcopy", "-O", "binary", "--only-section=.modinfo", path, "/dev/stdout"],
-                         check=True, stdout=subprocess.PIPE).stdout
     info = {}
-    for field in raw.split(b"\0"):
+    for field in modinfo_section(path).split(b"\0"):
         if b"=" in field:
             k, v = field.decode(errors="replace").split("=", 1)
             info.setdefault(k, []).append(v)

@@ -40,7 +40,13 @@ install -m 0644 "$conf" "$stage/etc/cairn/board.conf"
 
 install -m 0755 "$busybox" "$stage/bin/busybox"
 # One symlink per applet, where busybox would install it (/bin, /sbin, /usr/bin, /usr/sbin).
-"$busybox" --list-full | while read -r a; do
+# A busybox of another architecture (the aarch64 image built on x86-64) tells its applets
+# under QEMU's user-mode emulator (qemu-user-static).
+bb=("$busybox")
+case $(uname -m):$(od -An -tu2 -j18 -N2 "$busybox" | tr -d ' ') in
+x86_64:183) bb=(qemu-aarch64-static "$busybox") ;;
+esac
+"${bb[@]}" --list-full | while read -r a; do
 	[[ -e $stage/$a || -L $stage/$a ]] && continue
 	ln -s /bin/busybox "$stage/$a"
 done

@@ -80,7 +80,7 @@ else
 fi
 
 # 6. system tests: boot the node image in QEMU (TCG) and drive it from outside
-run_suite system 900 bash tests/system/run.sh "$build"
+run_suite system 1800 bash tests/system/run.sh "$build"
 
 echo
 echo "==================== summary ($((SECONDS - start_all))s, logs in $logdir) ===================="

@@ -1,6 +1,7 @@
 #!/usr/bin/python3
-"""System tests of the node image: boot it in QEMU (TCG, OVMF -> Xen EFI -> dom0), drive it
-from outside. Run by tests/system/run.sh (see tests/system/README.md).
+"""System tests of the node image: boot it in QEMU (TCG, OVMF -> Xen EFI -> dom0; on qemu-arm64
+U-Boot -> Xen EFI -> dom0), drive it from outside. Run by tests/system/run.sh (see
+tests/system/README.md), for BOARD=qemu-x86_64 and then BOARD=qemu-arm64.
 
   1 boot          Xen + dom0 boot, /sys/hypervisor/type is xen, first-boot banner with keys
   2 s3            put/get/list through the forwarded port with boto3, sha256 compared
@@ -10,6 +11,7 @@ from outside. Run by tests/system/run.sh (see tests/system/README.md).
                   no new keys (old keys and old password still work)
   5 poweroff      `poweroff` at the console stops storagefsd, unmounts the disks, QEMU exits
 Environment: BUILD (build dir), BOARD (qemu-x86_64), BOOT_TIMEOUT (s, default 180).
+Files in BUILD/system-test/ (BUILD/system-test-BOARD/ for another board than qemu-x86_64).
 Prints figures (image size, QEMU start -> S3 ready, dom0 memory) and ends with
 "N passed, N failed".
 """
@@ -34,7 +36,7 @@ REPO = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 BUILD = os.path.abspath(os.environ.get("BUILD", os.path.join(REPO, "build")))
 BOARD = os.environ.get("BOARD", "qemu-x86_64")
 BOOT_TIMEOUT = float(os.environ.get("BOOT_TIMEOUT", "180"))
-WORK = os.path.join(BUILD, "system-test")
+WORK = os.path.join(BUILD, "system-test" if BOARD == "qemu-x86_64" else "system-test-" + BOARD)
 IMG_DIR = os.path.join(BUILD, "image", BOARD)
 
 results = []
@@ -254,7 +256,7 @@ def main():
         case("poweroff: clean shutdown, QEMU exits", poweroff)
     node.kill()
 
-    log("figures:")
+    log("figures (board %s):" % BOARD)
     for f in figures:
         log("  " + f)
     passed = sum(1 for _, ok in results if ok)
