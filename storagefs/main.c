@@ -476,13 +476,24 @@ static int cluster_load(struct cluster_node *cn)
 	return 0;
 }
 
-static int cluster_start(struct store *st, struct cluster_node *cn)
+/* The internal API completes uploads whose home is this node through the coordinator
+ * (which replicates the object). */
+static int mpu_complete_here(void *cs, const char *bucket, const char *upload_id,
+			     const struct store_mpu_part *parts, int nparts,
+			     struct store_objinfo *out)
+{
+	return cstore_mpu_complete(cs, bucket, upload_id, parts, nparts, out);
+}
+
+static int cluster_start(struct store *st, struct cstore *cs, struct cluster_node *cn)
 {
 	struct iapi_config icfg = { .listen = cfg.internal_listen, .st = st };
 	int err;
 
 	icfg.maps = cn->maps;
 	icfg.buckets = cn->buckets;
+	icfg.mpu_complete = mpu_complete_here;
+	icfg.mpu_ctx = cs;
 	icfg.cert_pem = cn->id->cert_pem;
 	icfg.key_pem = cn->id->key_pem;
 	icfg.ca_pem = cn->id->ca_pem;
@@ -583,7 +594,7 @@ static int serve(const struct sigv4_cred *creds, int ncreds, struct tls_pem *tls
 	if (cfg.metrics_listen &&
 	    (err = metrics_start(s3, http_server_addr(srv), http_server_tls_addr(srv), &ml)) < 0)
 		goto out;
-	if (cfg.cluster && (err = cluster_start(st, &cn)) < 0)
+	if (cfg.cluster && (err = cluster_start(st, cs, &cn)) < 0)
 		goto out;
 	if (cfg.cluster && cfg.cluster_repair_s > 0 &&
 	    (err = crepair_start(cs, (int)cfg.cluster_repair_s, (int64_t)cfg.cluster_repair_mibs << 20, &cn.repair)) < 0)

@@ -255,7 +255,7 @@ int cstore_bucket_create(struct cstore *cs, const char *name)
 	ok = bucket_broadcast(cs, name, true, version, &nodes, &not_empty) + 1;
 	if (rc)
 		return rc;
-	return ok >= nodes / 2 + 1 ? 0 : STORE_ENOQUORUM;
+	return ok >= nodes / 2 + 1 ? 0 : -STORE_ENOQUORUM;
 }
 
 static int any_key(void *ctx, const struct store_list_entry *e)
@@ -284,7 +284,7 @@ int cstore_bucket_delete(struct cstore *cs, const char *name)
 	ok = bucket_broadcast(cs, name, false, version, &nodes, &not_empty) + 1;
 	if (not_empty)
 		return -ENOTEMPTY;
-	return ok >= nodes / 2 + 1 ? 0 : STORE_ENOQUORUM;
+	return ok >= nodes / 2 + 1 ? 0 : -STORE_ENOQUORUM;
 }
 
 /* --- writing --- */
@@ -330,12 +330,21 @@ int cstore_put_begin(struct cstore *cs, const char *bucket, const char *key, siz
 int cstore_part_begin(struct cstore *cs, const char *bucket, const char *upload_id,
 		      int part_no, struct cstore_put **out)
 {
+	const struct cmap *m;
 	struct cstore_put *p;
-	int rc;
+	const char *local;
+	int rc, idx;
 
+	if ((rc = cs_mpu_home(cs, upload_id, &m, &idx, &local)) < 0)
+		return rc;
+	if (rc == 1) {
+		rc = cs_part_remote(cs, m, idx, bucket, local, part_no, out);
+		cmap_sync_put(cs->maps, m);
+		return rc;
+	}
 	if ((rc = put_new(cs, &p)))
 		return rc;
-	if ((rc = store_part_begin(cs->st, bucket, upload_id, part_no, &p->sp))) {
+	if ((rc = store_part_begin(cs->st, bucket, local, part_no, &p->sp))) {
 		free(p);
 		return rc;
 	}
@@ -397,6 +406,8 @@ int cstore_put_commit(struct cstore_put *p, struct store_objinfo *info)
 	if (p->sp) {
 		rc = store_put_commit(p->sp, info);
 		p->sp = NULL;
+	} else if (p->part_no) {
+		rc = cs_part_commit(p, info);
 	} else {
 		rc = put_replicate(p, info);
 	}

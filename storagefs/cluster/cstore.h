@@ -84,7 +84,7 @@ int cstore_part_begin(struct cstore *cs, const char *bucket, const char *upload_
 		      int part_no, struct cstore_put **out);
 int cstore_put_write(struct cstore_put *p, const void *buf, size_t len);
 int64_t cstore_put_size(const struct cstore_put *p);
-/* As store_put_commit; in a cluster, STORE_ENOQUORUM when fewer than W owner nodes made
+/* As store_put_commit; in a cluster, -STORE_ENOQUORUM when fewer than W owner nodes made
  * it durable. Frees p. (blocking) */
 int cstore_put_commit(struct cstore_put *p, struct store_objinfo *info);
 void cstore_put_abort(struct cstore_put *p);
@@ -127,10 +127,12 @@ int cstore_mpu_complete(struct cstore *cs, const char *bucket, const char *uploa
 int cstore_mpu_abort(struct cstore *cs, const char *bucket, const char *upload_id);
 int cstore_mpu_get(struct cstore *cs, const char *bucket, const char *upload_id,
 		   char key[STORE_KEY_MAX], size_t *key_len);
-int cstore_mpu_list_parts(struct cstore *cs, const char *bucket, const char *upload_id,
-			  int after, int max,
-			  int (*fn)(void *ctx, const struct store_mpu_part *p), void *ctx,
-			  bool *truncated);
+/* The upload's key and its parts after `after`, at most max (0: the key only): ListParts in
+ * one call, at the upload's home. (cluster: blocking) */
+int cstore_mpu_parts(struct cstore *cs, const char *bucket, const char *upload_id,
+		     char key[STORE_KEY_MAX], size_t *key_len, int after, int max,
+		     int (*fn)(void *ctx, const struct store_mpu_part *p), void *ctx,
+		     bool *truncated);
 int cstore_mpu_list_uploads(struct cstore *cs, const char *bucket,
 			    const char *prefix, size_t prefix_len,
 			    const char *key_marker, size_t key_marker_len,

@@ -33,7 +33,19 @@ struct cstore_put {
 	char bucket[STORE_BUCKET_MAX + 1];
 	size_t key_len;
 	char key[STORE_KEY_MAX];
+	int part_no;			/* > 0: a part for an upload at another node */
+	char upload_id[STORE_UPLOAD_ID_MAX + 1];	/* there: its own id */
+	char node_id[CMAP_ID_MAX], addr[CMAP_ADDR_MAX];
 };
+
+/* An upload's home (cmpu.c): 0 = this node, *local its id here; 1 = node idx of *m (put
+ * *m back when done), *local the id there; -ENOENT (no such node: no such upload). */
+int cs_mpu_home(struct cstore *cs, const char *upload_id, const struct cmap **m, int *idx,
+		const char **local);
+/* UploadPart for an upload at node idx of m: the body is spooled, then sent at commit. */
+int cs_part_remote(struct cstore *cs, const struct cmap *m, int idx, const char *bucket,
+		   const char *local, int part_no, struct cstore_put **out);
+int cs_part_commit(struct cstore_put *p, struct store_objinfo *info);
 
 struct cstore_obj {
 	struct store_obj *so;		/* this node's copy */
@@ -47,7 +59,7 @@ int cs_spool(struct cstore *cs, int *fd);
 int cs_self(const struct cstore *cs, const struct cmap *m);
 /* Stamps nothing: sends row (a tombstone when fd < 0, else row->info.size bytes of fd) to
  * the key's first R reachable nodes, moving down the preference order past failures, and
- * returns once W made it durable (0) or too few can (STORE_ENOQUORUM); the rest goes on in
+ * returns once W made it durable (0) or too few can (-STORE_ENOQUORUM); the rest goes on in
  * the background. fd stays the caller's. (blocking) */
 int cs_replicate(struct cstore *cs, const char *bucket, const char *key, size_t key_len,
 		 int fd, const struct store_row *row);

@@ -124,7 +124,7 @@ static int wjob_new(struct cstore *cs, const char *bucket, const char *key, size
 	j->fd = -1;
 	if (!(j->m = cmap_sync_get(cs->maps))) {
 		free(j);
-		return STORE_ENOQUORUM;		/* no map yet: no owners known */
+		return -STORE_ENOQUORUM;		/* no map yet: no owners known */
 	}
 	if (fd >= 0 && (j->fd = dup(fd)) < 0) {
 		cmap_sync_put(cs->maps, j->m);
@@ -179,7 +179,7 @@ int cs_replicate(struct cstore *cs, const char *bucket, const char *key, size_t 
 	pthread_mutex_lock(&j->mu);
 	while (j->ok < w && j->done < j->slots)
 		pthread_cond_wait(&j->cv, &j->mu);
-	rc = j->ok >= w ? 0 : STORE_ENOQUORUM;
+	rc = j->ok >= w ? 0 : -STORE_ENOQUORUM;
 	if (rc)
 		log_warnx("cluster_write_no_quorum bucket=%s ok=%d write_quorum=%d nodes=%d",
 			  bucket, j->ok, w, j->n);

@@ -114,6 +114,26 @@ static bool is(const char *method, const char *want)
 	return strcmp(method, want) == 0;
 }
 
+/* /i/v1/u/<bucket>/<upload id>: PUT ?part=N, POST ?complete, GET (?after=&max=), DELETE. */
+static void upload_route(struct ireq *q, const char *method)
+{
+	int part = 0;
+
+	if (q->key_len > STORE_UPLOAD_ID_MAX || memchr(q->key, '\0', q->key_len))
+		return iapi_reply_err(q, IW_NO_SUCH_UPLOAD, "no such upload", NULL);
+	q->key[q->key_len] = '\0';
+	if (is(method, "PUT") && sscanf(q->query, "part=%d", &part) == 1 && part >= 1 &&
+	    part <= STORE_PARTS_MAX)
+		return iapi_mpu_part(q, part);
+	if (is(method, "POST") && !strcmp(q->query, "complete"))
+		return iapi_mpu_complete(q);
+	if (is(method, "DELETE"))
+		return iapi_mpu_abort(q);
+	if (is(method, "GET"))
+		return iapi_mpu_parts(q);
+	iapi_reply_err(q, IW_METHOD, "method not allowed here", NULL);
+}
+
 static void route(struct ireq *q, char *target)
 {
 	const char *method = q->m->h.method;
@@ -144,6 +164,9 @@ static void route(struct ireq *q, char *target)
 	} else if (!strcmp(target, IWIRE_BUCKETS)) {
 		if (is(method, "GET"))
 			return iapi_buckets(q);
+	} else if (!strncmp(target, IWIRE_UPLOAD, strlen(IWIRE_UPLOAD)) &&
+		   !names(q, target + strlen(IWIRE_UPLOAD), true)) {
+		return upload_route(q, method);
 	} else if (!strcmp(target, IWIRE_BUCKET_LOG)) {
 		if (is(method, "GET"))
 			return iapi_bucket_log(q);
@@ -180,7 +203,8 @@ static void serve(struct iapi *a, struct tls_conn *c, struct ireq *q)
 
 static void conn_handle(struct iapi *a, struct tls_conn *c)
 {
-	struct ireq q = { .st = a->cfg.st, .buckets = a->cfg.buckets, .c = c, .peer = "" };
+	struct ireq q = { .st = a->cfg.st, .buckets = a->cfg.buckets, .cfg = &a->cfg, .c = c,
+			  .peer = "" };
 
 	q.m = malloc(sizeof(*q.m));
 	q.buf = malloc(IAPI_CHUNK);

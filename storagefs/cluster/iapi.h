@@ -20,6 +20,12 @@ struct iapi_config {
 	struct store *st;
 	struct cmap_sync *maps;		/* who may call: node ids in the current map */
 	struct cbucket *buckets;	/* the bucket log (NULL: bucket changes unversioned) */
+	/* Completes an upload whose home is this node and replicates the object (the
+	 * coordinator's cstore_mpu_complete); NULL: uploads are not served. */
+	int (*mpu_complete)(void *ctx, const char *bucket, const char *upload_id,
+			    const struct store_mpu_part *parts, int nparts,
+			    struct store_objinfo *out);
+	void *mpu_ctx;
 	const char *cert_pem, *key_pem;	/* this node's certificate and key */
 	const char *ca_pem;		/* the cluster CA: the only issuer of clients */
 	int max_conns;			/* 0: IAPI_MAX_CONNS */

@@ -4,6 +4,7 @@
 #define CAIRN_CLUSTER_IAPI_INT_H
 
 #include "../../lib/http1_stream.h"
+#include "../../lib/uri.h"
 #include "iapi.h"
 #include "iwire.h"
 
@@ -11,6 +12,7 @@
 struct ireq {
 	struct store *st;
 	struct cbucket *buckets;	/* or NULL */
+	const struct iapi_config *cfg;
 	struct tls_conn *c;
 	struct http1s_msg *m;
 	unsigned char *buf;		/* IAPI_CHUNK bytes */
@@ -26,6 +28,11 @@ struct ireq {
 void iapi_reply_err(struct ireq *q, enum iwire_err e, const char *message, const char *extra);
 /* The error a store errno stands for. */
 enum iwire_err iapi_err_of(int rc);
+/* Answers 200 with a JSON body. */
+void iapi_reply_json(struct ireq *q, const char *body, size_t len);
+/* A query parameter of q->query, percent-decoded into out[max]: its length, 0 when absent,
+ * -1 malformed. */
+int iapi_param(const struct uri_param *p, int n, const char *name, char *out, size_t max);
 
 void iapi_obj_put(struct ireq *q);
 void iapi_obj_delete(struct ireq *q);
@@ -35,5 +42,10 @@ void iapi_bucket_put(struct ireq *q);
 void iapi_bucket_delete(struct ireq *q);
 void iapi_buckets(struct ireq *q);
 void iapi_bucket_log(struct ireq *q);
+/* iapi_mpu.c: a multipart upload at its home node (the key part of the path is its id). */
+void iapi_mpu_part(struct ireq *q, int part_no);
+void iapi_mpu_complete(struct ireq *q);
+void iapi_mpu_abort(struct ireq *q);
+void iapi_mpu_parts(struct ireq *q);
 
 #endif

@@ -25,7 +25,7 @@ static void reply_version(struct ireq *q, uint64_t held)
 	http1s_write_reply(q->c, 200, NULL, 0, hdr);
 }
 
-static void reply_json(struct ireq *q, const char *body, size_t len)
+void iapi_reply_json(struct ireq *q, const char *body, size_t len)
 {
 	q->status = 200;
 	if (http1s_write_reply(q->c, 200, "application/json", (int64_t)len, NULL) == 0)
@@ -234,8 +234,7 @@ static int list_row(void *ctx, const struct store_row_entry *e)
 	return w->overflow ? -ENOSPC : 0;
 }
 
-/* A query parameter, percent-decoded into out[max]: its length, 0 when absent, -1 bad. */
-static int param(const struct uri_param *p, int n, const char *name, char *out, size_t max)
+int iapi_param(const struct uri_param *p, int n, const char *name, char *out, size_t max)
 {
 	const struct uri_param *v = uri_query_get(p, n, name);
 
@@ -248,9 +247,9 @@ static int list_query(struct ireq *q, char *prefix, int *plen, char *after, int 
 	char num[16];
 	int n = uri_query_parse(q->query, strlen(q->query), p, URI_MAX_PARAMS), k;
 
-	if (n < 0 || (*plen = param(p, n, "prefix", prefix, STORE_KEY_MAX)) < 0 ||
-	    (*alen = param(p, n, "after", after, STORE_KEY_MAX)) < 0 ||
-	    (k = param(p, n, "max", num, sizeof(num) - 1)) < 0)
+	if (n < 0 || (*plen = iapi_param(p, n, "prefix", prefix, STORE_KEY_MAX)) < 0 ||
+	    (*alen = iapi_param(p, n, "after", after, STORE_KEY_MAX)) < 0 ||
+	    (k = iapi_param(p, n, "max", num, sizeof(num) - 1)) < 0)
 		return -EINVAL;
 	num[k] = '\0';
 	*max = k ? atoi(num) : STORE_ROWS_PAGE_MAX;
@@ -301,7 +300,7 @@ void iapi_list(struct ireq *q)
 	if (!rc && list_query(q, prefix, &plen, after, &alen, &max))
 		iapi_reply_err(q, IW_BAD_REQUEST, "bad after, prefix or max", NULL);
 	else if (!rc && !(rc = list_build(q, prefix, plen, after, alen, max, &body, &len)))
-		reply_json(q, body, (size_t)len);
+		iapi_reply_json(q, body, (size_t)len);
 	if (rc)
 		iapi_reply_err(q, iapi_err_of(rc), strerror(-rc), NULL);
 	free(body);
@@ -345,7 +344,7 @@ void iapi_bucket_put(struct ireq *q)
 		return iapi_reply_err(q, iapi_err_of(rc), rc == -EEXIST ? "bucket exists" :
 				      strerror(-rc), NULL);
 	log_info("iapi_bucket_created peer=%s bucket=%s", q->peer, q->bucket);
-	reply_json(q, "{}\n", 3);
+	iapi_reply_json(q, "{}\n", 3);
 }
 
 void iapi_bucket_delete(struct ireq *q)
@@ -367,7 +366,7 @@ void iapi_bucket_delete(struct ireq *q)
 		return iapi_reply_err(q, iapi_err_of(rc), rc == -ENOTEMPTY ? "bucket not empty" :
 				      strerror(-rc), NULL);
 	log_info("iapi_bucket_deleted peer=%s bucket=%s", q->peer, q->bucket);
-	reply_json(q, "{}\n", 3);
+	iapi_reply_json(q, "{}\n", 3);
 }
 
 static int bucket_row(void *ctx, const struct store_bucket *b)
@@ -397,7 +396,7 @@ void iapi_buckets(struct ireq *q)
 	len = rc ? rc : json_w_end(&w);
 	if (len < 0)
 		return iapi_reply_err(q, iapi_err_of(len), "cannot list buckets", NULL);
-	reply_json(q, (const char *)q->buf, (size_t)len);
+	iapi_reply_json(q, (const char *)q->buf, (size_t)len);
 }
 
 void iapi_bucket_log(struct ireq *q)
@@ -406,7 +405,7 @@ void iapi_bucket_log(struct ireq *q)
 	int len;
 
 	if (!q->buckets)
-		return reply_json(q, "{\"buckets\": []}\n", 16);
+		return iapi_reply_json(q, "{\"buckets\": []}\n", 16);
 	/* Rare (once per repair pass per peer) and up to CBUCKET_JSON_MAX: its own buffer. */
 	if (!(buf = malloc(CBUCKET_JSON_MAX)))
 		return iapi_reply_err(q, IW_INTERNAL, "out of memory", NULL);
@@ -414,6 +413,6 @@ void iapi_bucket_log(struct ireq *q)
 	if (len < 0)
 		iapi_reply_err(q, iapi_err_of(len), "cannot write the bucket log", NULL);
 	else
-		reply_json(q, buf, (size_t)len);
+		iapi_reply_json(q, buf, (size_t)len);
 	free(buf);
 }

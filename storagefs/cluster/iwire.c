@@ -26,6 +26,10 @@ static const struct { int status; const char *code; int err; } iw_errs[IW_COUNT]
 	[IW_INTERNAL] = { 500, "internal", -EIO },
 	[IW_NO_QUORUM] = { 503, "no_quorum", -EHOSTDOWN },
 	[IW_FULL] = { 507, "full", -ENOSPC },
+	[IW_NO_SUCH_UPLOAD] = { 404, "no_such_upload", -ENOENT },
+	[IW_INVALID_PART] = { 400, "invalid_part", -EINVAL },
+	[IW_PART_ORDER] = { 400, "invalid_part_order", -EDOM },
+	[IW_PART_SMALL] = { 400, "entity_too_small", -ERANGE },
 };
 
 int iwire_status(enum iwire_err e)

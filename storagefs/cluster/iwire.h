@@ -14,6 +14,8 @@
 #define IWIRE_BUCKET	"/i/v1/b/"
 #define IWIRE_BUCKETS	"/i/v1/b"
 #define IWIRE_BUCKET_LOG	"/i/v1/bucket-log"
+#define IWIRE_UPLOAD	"/i/v1/u/"	/* <bucket>/<upload id>: a multipart upload's home */
+#define IWIRE_COMPLETE_MAX	(1024 * 1024)	/* a Complete's part list (JSON) */
 /* X-Cairn-Meta: base64 of up to STORE_META_MAX bytes; with the other fields. */
 #define IWIRE_HDRS_MAX	(4 * ((STORE_META_MAX + 2) / 3) + 1024)
 #define IWIRE_TARGET_MAX	(16 + 3 * STORE_BUCKET_MAX + 3 * STORE_KEY_MAX + 3 * STORE_KEY_MAX + 64)
@@ -22,6 +24,7 @@ enum iwire_err {
 	IW_BAD_REQUEST, IW_NO_CLIENT_CERT, IW_NOT_A_MEMBER, IW_NO_SUCH_KEY, IW_NO_SUCH_BUCKET,
 	IW_NOT_FOUND, IW_METHOD, IW_BUCKET_NOT_EMPTY, IW_BUCKET_EXISTS, IW_LENGTH,
 	IW_TOO_LARGE, IW_BAD_RANGE, IW_INTERNAL, IW_NO_QUORUM, IW_FULL,
+	IW_NO_SUCH_UPLOAD, IW_INVALID_PART, IW_PART_ORDER, IW_PART_SMALL,
 	IW_COUNT
 };
 

@@ -584,3 +584,150 @@ int peer_buckets(const struct peer_cfg *pc, const struct peer *p,
 	free(text);
 	return err;
 }
+
+/* --- a multipart upload at its home node --- */
+
+/* {"etag", "size", "mtime_ms", "nparts"} of a part or a completed object. */
+static int info_reply(struct pcall *k, struct store_objinfo *out)
+{
+	struct json_tok t[16];
+	char *text = NULL;
+	size_t len;
+	int64_t np = 0;
+	int err = read_json(k, 4096, &text, &len);
+
+	if (!err && (json_parse(text, len, t, 16) < 1 || t[0].type != JSON_OBJ ||
+		     json_str(text, t, 0, "etag", out->etag, sizeof(out->etag)) ||
+		     json_int(text, t, 0, "size", &out->size) ||
+		     json_int(text, t, 0, "mtime_ms", &out->mtime_ms) ||
+		     json_int(text, t, 0, "nparts", &np)))
+		err = -EPROTO;
+	out->nparts = (int)np;
+	free(text);
+	return err;
+}
+
+static int upload_target(struct pcall *k, const char *bucket, const char *upload_id,
+			 const char *query)
+{
+	return iwire_target(k->target, sizeof(k->target), IWIRE_UPLOAD, bucket, upload_id,
+			    strlen(upload_id), query);
+}
+
+int peer_mpu_part(const struct peer_cfg *pc, const struct peer *p, const char *bucket,
+		  const char *upload_id, int part_no, int fd, int64_t size, const char *etag,
+		  struct store_objinfo *out)
+{
+	char q[24], hdr[STORE_ETAG_MAX + 32];
+	struct pcall k;
+	int err;
+
+	snprintf(q, sizeof(q), "part=%d", part_no);
+	snprintf(hdr, sizeof(hdr), "X-Cairn-ETag: %s\r\n", etag);
+	if ((err = upload_target(&k, bucket, upload_id, q)) ||
+	    (err = call_start(pc, p, &k, "PUT", hdr, size)))
+		return err;
+	err = send_fd(&k, fd, size);
+	if (!err || err == -EPIPE || err == -ECONNRESET) {
+		int st = call_reply(&k, false);
+
+		err = st < 0 ? (err ? err : st) : err ? err : info_reply(&k, out);
+	}
+	call_end(&k);
+	return err;
+}
+
+int peer_mpu_complete(const struct peer_cfg *pc, const struct peer *p, const char *bucket,
+		      const char *upload_id, const struct store_mpu_part *parts, int nparts,
+		      struct store_objinfo *out)
+{
+	char *body = malloc(IWIRE_COMPLETE_MAX);
+	struct json_w w;
+	struct pcall k;
+	int len, err;
+
+	if (!body)
+		return -ENOMEM;
+	json_w_init(&w, body, IWIRE_COMPLETE_MAX);
+	json_w_obj(&w);
+	json_w_key(&w, "parts");
+	json_w_arr(&w);
+	for (int i = 0; i < nparts; i++) {
+		json_w_obj(&w);
+		json_w_kint(&w, "n", parts[i].part_no);
+		json_w_kstr(&w, "etag", parts[i].etag);
+		json_w_obj_end(&w);
+	}
+	json_w_arr_end(&w);
+	json_w_obj_end(&w);
+	len = json_w_end(&w);
+	err = len < 0 ? len : upload_target(&k, bucket, upload_id, "complete");
+	if (!err && !(err = call_start(pc, p, &k, "POST", "", len))) {
+		err = tls_write(k.c, body, (size_t)len);
+		if (!err || err == -EPIPE || err == -ECONNRESET) {
+			int st = call_reply(&k, false);
+
+			err = st < 0 ? (err ? err : st) : err ? err : info_reply(&k, out);
+		}
+		call_end(&k);
+	}
+	free(body);
+	return err;
+}
+
+int peer_mpu_abort(const struct peer_cfg *pc, const struct peer *p, const char *bucket,
+		   const char *upload_id)
+{
+	struct pcall k;
+	int err = upload_target(&k, bucket, upload_id, NULL);
+
+	if (err || (err = call_start(pc, p, &k, "DELETE", "", -1)))
+		return err;
+	err = call_reply(&k, false);
+	call_end(&k);
+	return err < 0 ? err : 0;
+}
+
+int peer_mpu_parts(const struct peer_cfg *pc, const struct peer *p, const char *bucket,
+		   const char *upload_id, int after, int max, char *key, size_t *key_len,
+		   int (*fn)(void *ctx, const struct store_mpu_part *part), void *ctx,
+		   bool *truncated)
+{
+	char q[48], *text = NULL, *kbuf = malloc(STORE_KEY_MAX + 1);
+	struct json_tok *t = NULL;
+	struct pcall k = { 0 };
+	int arr, err;
+
+	snprintf(q, sizeof(q), "after=%d&max=%d", after, max);
+	err = kbuf ? upload_target(&k, bucket, upload_id, q) : -ENOMEM;
+	if (!err)
+		err = json_call(pc, p, &k, "GET", 16 + 10 * 1000, &text, &t);
+	if (!err && (json_str(text, t, 0, "key", kbuf, STORE_KEY_MAX + 1) ||
+		     json_bool(text, t, 0, "truncated", truncated) ||
+		     (arr = json_find(text, t, 0, "parts")) < 0 || t[arr].type != JSON_ARR))
+		err = -EPROTO;
+	if (!err) {
+		*key_len = strlen(kbuf);
+		memcpy(key, kbuf, *key_len);
+	}
+	for (int i = 0; !err && i < t[arr].size; i++) {
+		struct store_mpu_part part = { 0 };
+		int e = json_elem(t, arr, i);
+		int64_t n;
+
+		if (json_int(text, t, e, "n", &n) || n < 1 || n > STORE_PARTS_MAX ||
+		    json_str(text, t, e, "etag", part.etag, sizeof(part.etag)) ||
+		    json_int(text, t, e, "size", &part.size) ||
+		    json_int(text, t, e, "mtime_ms", &part.mtime_ms))
+			err = -EPROTO;
+		part.part_no = (int)n;
+		if (!err)
+			err = fn(ctx, &part);
+	}
+	if (k.c)
+		call_end(&k);
+	free(t);
+	free(text);
+	free(kbuf);
+	return err;
+}

@@ -80,6 +80,27 @@ int peer_bucket_create(const struct peer_cfg *pc, const struct peer *p, const ch
 		       uint64_t version);
 int peer_bucket_delete(const struct peer_cfg *pc, const struct peer *p, const char *bucket,
 		       uint64_t version);
+/* --- a multipart upload at its home node (upload_id: the home's own id) --- */
+
+/* Sends size bytes of fd as part part_no, with the S3 layer's ETag; *out: the part's etag,
+ * size and mtime_ms as stored. */
+int peer_mpu_part(const struct peer_cfg *pc, const struct peer *p, const char *bucket,
+		  const char *upload_id, int part_no, int fd, int64_t size, const char *etag,
+		  struct store_objinfo *out);
+/* Completes the upload there (the home replicates the object); *out as store_mpu_complete.
+ * -EDOM, -EINVAL, -ERANGE as store_mpu_complete; -ENOENT: no such upload. */
+int peer_mpu_complete(const struct peer_cfg *pc, const struct peer *p, const char *bucket,
+		      const char *upload_id, const struct store_mpu_part *parts, int nparts,
+		      struct store_objinfo *out);
+int peer_mpu_abort(const struct peer_cfg *pc, const struct peer *p, const char *bucket,
+		   const char *upload_id);
+/* The upload's key (key[STORE_KEY_MAX], *key_len) and its parts after `after`, at most max
+ * (0: the key only), fn called per part. */
+int peer_mpu_parts(const struct peer_cfg *pc, const struct peer *p, const char *bucket,
+		   const char *upload_id, int after, int max, char *key, size_t *key_len,
+		   int (*fn)(void *ctx, const struct store_mpu_part *part), void *ctx,
+		   bool *truncated);
+
 /* The peer's bucket log, fn called per entry (cbucket_parse). */
 int peer_bucket_log(const struct peer_cfg *pc, const struct peer *p,
 		    int (*fn)(void *ctx, const struct cbucket_ent *e), void *ctx);

@@ -220,52 +220,86 @@ void s3_abort_multipart(struct s3_req *r)
 
 /* --- ListParts --- */
 
-struct parts_list { struct s3_req *r; int last; };
+/* The page of parts, gathered first (in a cluster, at the upload's home: on a worker). */
+struct parts_job {
+	int after, max, n;
+	bool truncated;
+	size_t key_len;
+	char key[STORE_KEY_MAX];
+	struct store_mpu_part parts[1000];
+};
 
-static int part_entry(void *ctx, const struct store_mpu_part *p)
+static int part_collect(void *ctx, const struct store_mpu_part *p)
 {
-	struct parts_list *l = ctx;
-	char date[32];
+	struct parts_job *j = ctx;
 
-	s3_iso_date(p->mtime_ms, date);
-	http_resp_bodyf(l->r->c, "<Part><PartNumber>%d</PartNumber><LastModified>%s</LastModified><ETag>&quot;%s&quot;</ETag><Size>%lld</Size></Part>",
-			p->part_no, date, p->etag, (long long)p->size);
-	l->last = p->part_no;
+	if (j->n == (int)(sizeof(j->parts) / sizeof(j->parts[0])))
+		return -EOVERFLOW;
+	j->parts[j->n++] = *p;
 	return 0;
 }
 
-void s3_list_parts(struct s3_req *r)
+static void parts_work(struct s3_req *r)
 {
-	struct parts_list l = { r, 0 };
-	char key[STORE_KEY_MAX];
-	size_t key_len;
-	bool truncated = false;
-	int after, max, err;
+	struct parts_job *j = r->job;
 
-	if (!upload_id(r) || !s3_param_int(r, "part-number-marker", 0, STORE_PARTS_MAX, &after) ||
-	    !s3_param_int(r, "max-parts", 1000, 1000, &max))
-		return;
-	err = cstore_mpu_get(r->s3->cfg.store, r->bucket, r->upload_id, key, &key_len);
-	if (err < 0) {
-		answer_errno(r, err);
+	r->job_err = cstore_mpu_parts(r->s3->cfg.store, r->bucket, r->upload_id, j->key,
+				     &j->key_len, j->after, j->max, part_collect, j, &j->truncated);
+}
+
+static void parts_done(struct s3_req *r)
+{
+	struct parts_job *j = r->job;
+	char date[32];
+
+	if (r->job_err < 0) {
+		answer_errno(r, r->job_err);
 		return;
 	}
 	s3_xml_begin(r, 200);
 	http_resp_bodyf(r->c, "<ListPartsResult %s><Bucket>%s</Bucket>", xmlns, r->bucket);
-	s3_xml_text(r, "Key", key, key_len);
+	s3_xml_text(r, "Key", j->key, j->key_len);
 	http_resp_bodyf(r->c, "<UploadId>%s</UploadId>", r->upload_id);
 	s3_xml_owner(r);
 	http_resp_bodyf(r->c, "<StorageClass>STANDARD</StorageClass><PartNumberMarker>%d</PartNumberMarker><MaxParts>%d</MaxParts>",
-			after, max);
-	err = cstore_mpu_list_parts(r->s3->cfg.store, r->bucket, r->upload_id, after, max,
-				   part_entry, &l, &truncated);
-	if (err < 0)
-		log_warnx("s3_list_parts_failed err=%d request_id=%s", err, r->request_id);
-	http_resp_bodyf(r->c, "<IsTruncated>%s</IsTruncated>", truncated ? "true" : "false");
-	if (truncated)
-		http_resp_bodyf(r->c, "<NextPartNumberMarker>%d</NextPartNumberMarker>", l.last);
+			j->after, j->max);
+	for (int i = 0; i < j->n; i++) {
+		const struct store_mpu_part *p = &j->parts[i];
+
+		s3_iso_date(p->mtime_ms, date);
+		http_resp_bodyf(r->c, "<Part><PartNumber>%d</PartNumber><LastModified>%s</LastModified><ETag>&quot;%s&quot;</ETag><Size>%lld</Size></Part>",
+				p->part_no, date, p->etag, (long long)p->size);
+	}
+	http_resp_bodyf(r->c, "<IsTruncated>%s</IsTruncated>", j->truncated ? "true" : "false");
+	if (j->truncated && j->n)
+		http_resp_bodyf(r->c, "<NextPartNumberMarker>%d</NextPartNumberMarker>",
+				j->parts[j->n - 1].part_no);
 	http_resp_bodyf(r->c, "</ListPartsResult>");
 	s3_send(r);
+}
+
+void s3_list_parts(struct s3_req *r)
+{
+	struct parts_job *j;
+	int after, max;
+
+	if (!upload_id(r) || !s3_param_int(r, "part-number-marker", 0, STORE_PARTS_MAX, &after) ||
+	    !s3_param_int(r, "max-parts", 1000, 1000, &max))
+		return;
+	if (!(j = calloc(1, sizeof(*j)))) {
+		s3_error(r, S3E_INTERNAL);
+		return;
+	}
+	j->after = after;
+	j->max = max;
+	r->job = j;
+	r->job_free = free;
+	if (cstore_remote(r->s3->cfg.store)) {
+		s3_offload(r, parts_work, parts_done);
+		return;
+	}
+	parts_work(r);
+	parts_done(r);
 }
 
 /* --- ListMultipartUploads --- */

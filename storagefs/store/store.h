@@ -276,7 +276,7 @@ int store_apply_write(struct store_apply *a, const void *buf, size_t len);
 /* Makes it durable and visible with row->version and row->info's etag, mtime_ms, nparts
  * and meta (size is the bytes written) unless the node holds that version or a newer one.
  * 0: landed on W disks, *held = row->version; 1: nothing changed, *held = the version the
- * node holds; -EINVAL (bad row), -ENOENT (bucket gone), STORE_ENOQUORUM, -ENOSPC. Frees a
+ * node holds; -EINVAL (bad row), -ENOENT (bucket gone), -STORE_ENOQUORUM, -ENOSPC. Frees a
  * whatever the result. (blocking) */
 int store_apply_commit(struct store_apply *a, const struct store_row *row, uint64_t *held);
 void store_apply_abort(struct store_apply *a);

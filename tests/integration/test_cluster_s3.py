@@ -203,6 +203,51 @@ def _():
         check(body_of(client(nid), "mpu-obj") == OBJS["mpu-obj"], "mpu-obj via %s differs" % nid)
 
 
+@T.case("one multipart upload through every node: created via 1, parts via 2 and 3, "
+        "ListParts via 2, Complete via 3; Abort and NoSuchUpload forwarded too")
+def _():
+    c1, c2, c3 = (client(n) for n in IDS)
+    up = c1.create_multipart_upload(Bucket=BUCKET, Key="spread-mpu")["UploadId"]
+    check(len(up) == 48, "a cluster upload id names its home node: %r" % up)
+    parts = [os.urandom(5 * 1024 * 1024 + 7), os.urandom(5 * 1024 * 1024), os.urandom(999)]
+    etags = []
+    for i, (c, p) in enumerate(zip((c2, c3, c2), parts)):
+        etags.append(c.upload_part(Bucket=BUCKET, Key="spread-mpu", UploadId=up,
+                                   PartNumber=i + 1, Body=p)["ETag"])
+    eq(etags[0].strip('"'), md5_hex(parts[0]), "part 1's ETag (sent via node 2)")
+    lp = c2.list_parts(Bucket=BUCKET, Key="spread-mpu", UploadId=up)
+    eq([(x["PartNumber"], x["ETag"], x["Size"]) for x in lp["Parts"]],
+       [(i + 1, etags[i], len(p)) for i, p in enumerate(parts)], "ListParts via node 2")
+    eq(lp["Key"], "spread-mpu", "ListParts key")
+    lp = c3.list_parts(Bucket=BUCKET, Key="spread-mpu", UploadId=up, MaxParts=1,
+                       PartNumberMarker=1)
+    eq(([x["PartNumber"] for x in lp["Parts"]], lp["IsTruncated"]), ([2], True),
+       "ListParts page via node 3")
+    ups = [u["UploadId"] for u in c1.list_multipart_uploads(Bucket=BUCKET).get("Uploads", [])]
+    check(up in ups, "ListMultipartUploads via node 1 (the home) lists %s: %r" % (up, ups))
+    eq(status_of(lambda: c3.complete_multipart_upload(
+        Bucket=BUCKET, Key="spread-mpu", UploadId=up, MultipartUpload={"Parts": [
+            {"PartNumber": 2, "ETag": etags[1]}, {"PartNumber": 1, "ETag": etags[0]}]})),
+       400, "Complete with parts out of order, via node 3")
+    c3.complete_multipart_upload(Bucket=BUCKET, Key="spread-mpu", UploadId=up,
+                                 MultipartUpload={"Parts": [{"PartNumber": i + 1, "ETag": e}
+                                                            for i, e in enumerate(etags)]})
+    OBJS["spread-mpu"] = b"".join(parts)
+    for nid in IDS:
+        check(body_of(client(nid), "spread-mpu") == OBJS["spread-mpu"],
+              "spread-mpu via %s differs" % nid)
+    eq(status_of(lambda: c2.list_parts(Bucket=BUCKET, Key="spread-mpu", UploadId=up)), 404,
+       "ListParts of the completed upload")
+    up3 = c3.create_multipart_upload(Bucket=BUCKET, Key="aborted")["UploadId"]
+    c1.upload_part(Bucket=BUCKET, Key="aborted", UploadId=up3, PartNumber=1, Body=b"x" * 100)
+    c2.abort_multipart_upload(Bucket=BUCKET, Key="aborted", UploadId=up3)
+    eq(status_of(lambda: c3.list_parts(Bucket=BUCKET, Key="aborted", UploadId=up3)), 404,
+       "ListParts after Abort via another node")
+    ghost = "f" * 16 + up[16:]
+    eq(status_of(lambda: c2.upload_part(Bucket=BUCKET, Key="x", UploadId=ghost, PartNumber=1,
+                                        Body=b"y")), 404, "UploadPart to an unknown home")
+
+
 @T.case("CopyObject, UploadPartCopy and GetObjectAcl via node 3 of objects written via node 1")
 def _():
     c3 = client(IDS[2])
