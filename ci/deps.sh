@@ -26,6 +26,7 @@ PKGS=(
 	qemu-system-x86 qemu-system-arm qemu-utils ovmf ipxe-qemu u-boot-qemu u-boot-tools
 	dnsmasq-base		# the dnsmasq binary only; the `dnsmasq` package adds a system service
 	cpio mtools dosfstools gdisk
+	iproute2		# ip: test_cluster_netcut.py builds its network in namespaces
 	e2fsprogs		# mkfs.ext4 for the data disks of `make run` (no root needed), debugfs to read their keys
 )
 

@@ -2,14 +2,16 @@
 # tests/bench/run.sh — `make bench`: storagefsd against nginx (GET), fio (PUT vs raw
 # write+fsync) and its own idle RSS; then replication: R=3 vs R=1 on three data dirs of one
 # filesystem, and the rebuild of an emptied disk against fio's read+write rate, with GET
-# latency during it; all on loopback. Prints a ratio table with PASS/MISS per target and
+# latency during it; then a 3-node cluster against one node, and its rebalance when a 4th
+# node joins; all on loopback. Prints a ratio table with PASS/MISS per target and
 # writes <build>/bench/results.txt. Benchmarks report: a MISS never fails.
 #
 # Usage: bash tests/bench/run.sh [BUILD_DIR]          (default: build)
 # Env:   BENCH_SECONDS (per GET figure, split in two runs; default 10)  BENCH_PUT_SECONDS (PUT runs, default 5)
 #        BENCH_REBUILD_GIB (data on the rebuilt disk, default 1; 0 skips the rebuild)
 #        SFS_BIN / S3BENCH (binaries to use)   BENCH_KEEP=1 (keep data dirs afterwards)
-#        BENCH_ONLY=replication (sections 5-6 only) or rebuild (section 6 only)
+#        BENCH_ONLY=replication (sections 5-6 only), rebuild (section 6 only) or cluster (7 only)
+#        BENCH_CLUSTER_MIB (MiB in the cluster a 4th node joins, default 256; 0 skips the rebalance)
 set -uo pipefail
 
 BUILD=$(cd "${1:-build}" 2>/dev/null && pwd) || { echo "bench: no build dir ${1:-build}" >&2; exit 1; }
@@ -36,12 +38,17 @@ if [[ $SFS_BIN == "$BUILD/musl/storagefsd" && $BUILD/host/storagefsd -nt $SFS_BI
 fi
 
 SFS_PID= NGINX_PID= LOAD_PID=
+CL_PIDS=()
 cleanup() {
+	local p
+	for p in "${CL_PIDS[@]}"; do
+		[[ -n $p ]] && kill "$p" 2>/dev/null && wait "$p" 2>/dev/null
+	done
 	[[ -n $LOAD_PID ]] && kill "$LOAD_PID" 2>/dev/null && wait "$LOAD_PID" 2>/dev/null
 	[[ -n $SFS_PID ]] && kill "$SFS_PID" 2>/dev/null && wait "$SFS_PID" 2>/dev/null
 	[[ -n $NGINX_PID ]] && kill "$NGINX_PID" 2>/dev/null && wait "$NGINX_PID" 2>/dev/null
 	# The data is a few GiB of throwaway objects; results.txt and the logs stay.
-	[[ ${BENCH_KEEP:-0} == 1 ]] || rm -rf "$B/data" "$B/www" "$B/fio" "$B/nginx/tmp" "$B/repl" "$B/rebuild"
+	[[ ${BENCH_KEEP:-0} == 1 ]] || rm -rf "$B/data" "$B/www" "$B/fio" "$B/nginx/tmp" "$B/repl" "$B/rebuild" "$B/cluster"
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
@@ -72,7 +79,9 @@ S3="--endpoint 127.0.0.1:$SFS_PORT --access-key $AK --secret-key $SK --region $R
 want() {
 	case ${BENCH_ONLY:-} in
 	"") return 0 ;;
-	replication) [[ $1 == replication ]] ;;
+	replication) [[ $1 == replication || $1 == rebuild ]] ;;
+	rebuild) [[ $1 == rebuild ]] ;;
+	cluster) [[ $1 == cluster ]] ;;
 	*) return 1 ;;
 	esac
 }
@@ -336,7 +345,7 @@ RB=$B/rebuild
 RB_S3="--endpoint 127.0.0.1:$SFS_PORT --access-key $AK --secret-key $SK --region $REGION --bucket rebuild"
 RB_DIRS=(--data "$RB/d1" --data "$RB/d2" --data "$RB/d3")
 RB_SECS= RB_BYTES= RB_MBPS= FIOCP_MBPS= FIOCP_SECS= rb_get_during= rb_get_idle=
-if [[ -x $SFS_BIN ]] && ((REBUILD_GIB > 0)); then
+if [[ -x $SFS_BIN ]] && ((REBUILD_GIB > 0)) && want rebuild; then
 	log "rebuild: filling $REBUILD_GIB GiB at R=3"
 	mkdir -p "$RB/d1" "$RB/d2" "$RB/d3"
 	if sfs_start "$B/storagefsd-fill.log" "${RB_DIRS[@]}" --replicas 3 --scrub-budget-pct 0; then
@@ -392,7 +401,137 @@ if [[ -x $SFS_BIN ]] && ((REBUILD_GIB > 0)); then
 	[[ ${BENCH_KEEP:-0} == 1 ]] || rm -rf "$RB"
 fi
 
-# --- 7. the table ---
+# --- 7. cluster: three nodes on loopback against one node; rebalance after a 4th joins ---
+# Identities and maps come from tests/bench/cluster.py (openssl test CA, map R=3 W=2 written by
+# hand, no controller: a node reads map.json at start). One data dir per node, all on this
+# filesystem like the single node's; --cluster-repair-s 0 for the throughput runs (a pass
+# would compete with them), --scrub-budget-pct 0 everywhere. Throughput: the single node
+# (--replicas 1, one dir) and the cluster, each through its one S3 endpoint (node 1), PUT and
+# GET 1 MiB and 4 KiB at c16, BENCH_PUT_SECONDS each. Rebalance: a fresh 3-node cluster
+# filled with BENCH_CLUSTER_MIB 1 MiB objects via node 1, every node stopped, the map
+# rewritten with a 4th node (version 2), all four started with --cluster-repair-s 1, and the
+# time from the last `ready` until every key is held by exactly its 3 owners (cluster.py
+# placed, polled each second); moved = the bytes node 4 then holds (du -sb of its dir).
+CL=$B/cluster
+CL_MIB=${BENCH_CLUSTER_MIB:-256}
+CL_TIMEOUT=${BENCH_CLUSTER_TIMEOUT:-300}
+CLPY="python3 $(dirname "${BASH_SOURCE[0]}")/cluster.py"
+cl_start() {	# K LOG FLAGS... — cluster node K (S3 on CL_S3[K]); waits for `ready`
+	local k=$1 logf=$2
+	shift 2
+	"$SFS_BIN" --listen "127.0.0.1:${CL_S3[$k]}" --access-key "$AK" --secret-key "$SK" \
+		--region "$REGION" --data "$CL/node$k/data" --cluster "$CL/node$k/cluster" \
+		--internal-listen "127.0.0.1:${CL_IN[$k]}" --scrub-budget-pct 0 "$@" 2>"$logf" &
+	CL_PIDS[$k]=$!
+	for _ in $(seq 300); do
+		grep -q 'ready listen=' "$logf" 2>/dev/null && return 0
+		kill -0 "${CL_PIDS[$k]}" 2>/dev/null || break
+		sleep 0.1
+	done
+	log "cluster node $k did not become ready; log tail:"; tail -n 20 "$logf" >&2
+	return 1
+}
+cl_stop() {
+	local k
+	for k in "${!CL_PIDS[@]}"; do
+		kill "${CL_PIDS[$k]}" 2>/dev/null
+		wait "${CL_PIDS[$k]}" 2>/dev/null
+	done
+	CL_PIDS=()
+}
+# cl_load PREFIX S3ARGS — the four throughput runs of one configuration
+cl_load() {
+	local pre=$1
+	shift
+	bench "${pre}_prep_1m" "$@" --op prepare --size 1m --objects 16 --concurrency 4
+	bench "${pre}_prep_4k" "$@" --op prepare --size 4k --objects 16 --concurrency 4
+	bench "${pre}_put_1m" "$@" --op put --size 1m --concurrency 16 --objects 16 --duration $PUT_S
+	bench "${pre}_get_1m" "$@" --op get --size 1m --concurrency 16 --objects 16 --duration $PUT_S
+	bench "${pre}_put_4k" "$@" --op put --size 4k --concurrency 16 --objects 16 --duration $PUT_S
+	bench "${pre}_get_4k" "$@" --op get --size 4k --concurrency 16 --objects 16 --duration $PUT_S
+}
+CL_SECS= CL_MOVED= CL_MBPS= CL_KEYS= CL_PUSHED=
+if [[ -x $SFS_BIN ]] && want cluster; then
+	rm -rf "$CL"
+	mkdir -p "$CL/single"
+	read -r -a CL_PORTS < <(python3 -c '
+import socket
+s = [socket.socket() for _ in range(8)]
+for x in s: x.bind(("127.0.0.1", 0))
+print(*[x.getsockname()[1] for x in s])')
+	CL_S3=([1]=${CL_PORTS[0]} [2]=${CL_PORTS[1]} [3]=${CL_PORTS[2]} [4]=${CL_PORTS[3]})
+	CL_IN=([1]=${CL_PORTS[4]} [2]=${CL_PORTS[5]} [3]=${CL_PORTS[6]} [4]=${CL_PORTS[7]})
+	CL_S3ARGS="--endpoint 127.0.0.1:${CL_S3[1]} --access-key $AK --secret-key $SK --region $REGION"
+	log "cluster: single node"
+	if sfs_start "$B/storagefsd-single.log" --data "$CL/single" --replicas 1 --scrub-budget-pct 0; then
+		cl_load cl_single $S3
+		sfs_stop
+	fi
+	rm -rf "$CL/single"
+	log "cluster: three nodes"
+	if $CLPY setup "$CL" 4 >/dev/null 2>>"$B/cluster.err" &&
+		$CLPY map "$CL" 1 "${CL_IN[1]}" "${CL_IN[2]}" "${CL_IN[3]}" 2>>"$B/cluster.err"; then
+		ok=1
+		for k in 1 2 3; do
+			mkdir -p "$CL/node$k/data"
+			cl_start $k "$B/storagefsd-cl$k.log" --cluster-repair-s 0 || ok=0
+		done
+		((ok)) && cl_load cl_three $CL_S3ARGS --bucket $BUCKET
+		cl_stop
+		if ((ok && CL_MIB > 0)); then
+			log "cluster: rebalance of $CL_MIB MiB after node 4 joins"
+			rm -rf "$CL"/node*/data
+			for k in 1 2 3; do
+				mkdir -p "$CL/node$k/data"
+				cl_start $k "$B/storagefsd-fill$k.log" --cluster-repair-s 0 || ok=0
+			done
+			((ok)) && bench cl_fill $CL_S3ARGS --bucket rebal --op prepare --size 1m --objects "$CL_MIB" --concurrency 4
+			cl_stop
+			sleep 1
+			$CLPY map "$CL" 2 "${CL_IN[1]}" "${CL_IN[2]}" "${CL_IN[3]}" "${CL_IN[4]}" 2>>"$B/cluster.err" || ok=0
+			mkdir -p "$CL/node4/data"
+			for k in 1 2 3 4; do
+				((ok)) && { cl_start $k "$B/storagefsd-rebal$k.log" --cluster-repair-s 1 || ok=0; }
+			done
+			t0=$(date +%s.%N)
+			placed=
+			while ((ok)); do
+				placed=$($CLPY placed "$CL" rebal "${CL_IN[1]}" "${CL_IN[2]}" "${CL_IN[3]}" "${CL_IN[4]}" 2>>"$B/cluster.err")
+				[[ $placed == misplaced=0\ * ]] && break
+				awk -v a="$t0" -v b="$(date +%s.%N)" -v m="$CL_TIMEOUT" 'BEGIN { exit !(b - a > m) }' && break
+				sleep 1
+			done
+			t1=$(date +%s.%N)
+			out "cl_rebalance     $placed after $(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.1f", b - a }') s"
+			if [[ $placed == misplaced=0\ * ]]; then
+				CL_SECS=$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.1f", b - a }')
+				CL_MOVED=$(du -sb "$CL/node4/data" | cut -f1)
+				CL_MBPS=$(awk -v n="$CL_MOVED" -v s="$CL_SECS" 'BEGIN { if (s > 0) printf "%.1f", n / 1048576 / s }')
+				CL_KEYS=$(sed -n 's/.*keys=\([0-9]*\).*/\1/p' <<<"$placed")
+			else
+				log "rebalance did not finish within ${CL_TIMEOUT}s; see $B/storagefsd-rebal*.log"
+			fi
+			# What the passes did: pushes and drops per node, bytes pushed in all (a key that
+			# moves can be pushed by each of its old holders).
+			CL_PUSHED=0
+			for k in 1 2 3 4; do
+				sums=$(grep cluster_repair_pass "$B/storagefsd-rebal$k.log" | awk '{
+					for (i = 1; i <= NF; i++) { split($i, kv, "="); if (kv[1] ~ /^(pushed|dropped|bytes)$/) t[kv[1]] += kv[2] }
+				} END { printf "%d %d %d", t["pushed"], t["dropped"], t["bytes"] }')
+				read -r p d by <<<"$sums"
+				out "$(printf '%-16s node %d: pushed=%s dropped=%s bytes=%s' cl_rebal_passes "$k" "$p" "$d" "$by")"
+				CL_PUSHED=$((CL_PUSHED + ${by:-0}))
+			done
+			bench cl_rebal_verify $CL_S3ARGS --bucket rebal --op get --size 1m --concurrency 4 --objects "$CL_MIB" --requests "$CL_MIB" --verify
+			cl_stop
+		fi
+	else
+		log "cluster: identities or map failed; see $B/cluster.err"
+	fi
+	[[ ${BENCH_KEEP:-0} == 1 ]] || rm -rf "$CL"
+fi
+
+# --- 8. the table ---
 # ratio A B -> A/B with 2 decimals, or n/a
 ratio() { awk -v a="${1:-}" -v b="${2:-}" 'BEGIN { if (a == "" || b == "" || b + 0 == 0) print "n/a"; else printf "%.2f", a / b }'; }
 verdict() {	# ratio target -> PASS/MISS/n/a
@@ -459,6 +598,7 @@ if want base; then
 	row "client check: s3bench/wrk nginx 4k" "${ngs:-n/a}" "${WRK_RPS:-n/a}" "$(ratio "$ngs" "${WRK_RPS:-}")" ">=0.9" "info"
 
 fi
+if want replication || want rebuild; then
 out ""
 out "== replication: 3 data dirs on one filesystem; rebuild of ${REBUILD_GIB} GiB vs fio =="
 row "measure" "storagefsd" "baseline" "ratio" "target" "verdict"
@@ -477,8 +617,26 @@ r=$(ratio "$pd" "$pi")
 row "GET 4k p99 ms in rebuild vs idle" "${pd:-n/a}" "${pi:-n/a}" "$r" "<=2.0" "$(verdict_le "$r" 2.0)"
 row "  GET 4k ops/s in rebuild vs idle" "$(field "${rb_get_during:-}" ops_s)" "$(field "${rb_get_idle:-}" ops_s)" \
 	"$(ratio "$(field "${rb_get_during:-}" ops_s)" "$(field "${rb_get_idle:-}" ops_s)")" "-" "info"
+fi
+if want cluster; then
+	out ""
+	out "== cluster: 3 nodes R=3 W=2 on loopback (one S3 endpoint) vs one node; rebalance of ${CL_MIB} MiB =="
+	row "measure" "cluster" "single" "ratio" "target" "verdict"
+	for m in "put_1m MBps PUT 1 MiB MBps (c16)" "get_1m MBps GET 1 MiB MBps (c16)" \
+		"put_4k ops_s PUT 4 KiB ops/s (c16)" "get_4k ops_s GET 4 KiB ops/s (c16)"; do
+		read -r run key label <<<"$m"
+		a="cl_three_$run" b="cl_single_$run"
+		cv=$(field "${!a:-}" "$key") sv=$(field "${!b:-}" "$key")
+		row "$label" "${cv:-n/a}" "${sv:-n/a}" "$(ratio "$cv" "$sv")" "-" "info"
+	done
+	mib() { awk -v n="${1:-}" 'BEGIN { if (n == "") print "n/a"; else printf "%.1f", n / 1048576 }'; }
+	row "rebalance: seconds to placed" "${CL_SECS:-n/a}" "" "" "-" "info"
+	row "  MiB on node 4 after it" "$(mib "$CL_MOVED")" "" "" "-" "info"
+	row "  MiB/s moved to node 4" "${CL_MBPS:-n/a}" "" "" "-" "info"
+	row "  MiB pushed by all passes" "$(mib "$CL_PUSHED")" "$(mib "$CL_MOVED")" "$(ratio "${CL_PUSHED:-}" "${CL_MOVED:-}")" "-" "info"
+fi
 errs=0
-for v in ${!sfs_*} ${!ng_*} ${!prep_*} ${!rep_*} ${!rb_*}; do
+for v in ${!sfs_*} ${!ng_*} ${!prep_*} ${!rep_*} ${!rb_*} ${!cl_*}; do
 	[[ $v =~ ^(ng|sfs)_get_[0-9a-z]+$ ]] && continue	# means; their runs are counted
 	e=$(field "${!v}" errors); ((errs += ${e:-0}))
 done
