@@ -81,6 +81,13 @@ int http1s_read_head(struct tls_conn *c, bool request, bool head_only, struct ht
 	return err;
 }
 
+bool http1s_closes(const struct http1s_msg *m)
+{
+	char v[32];
+
+	return http1s_field(m, "Connection", v, sizeof(v)) >= 0 && strcasecmp(v, "close") == 0;
+}
+
 int http1s_field(const struct http1s_msg *m, const char *name, char *out, size_t max)
 {
 	size_t nl = strlen(name);
@@ -184,7 +191,7 @@ static int write_head(struct tls_conn *c, char *buf, int n, size_t cap)
 }
 
 int http1s_write_request(struct tls_conn *c, const char *method, const char *host,
-			 const char *target, const char *extra, int64_t body_len)
+			 const char *target, const char *extra, int64_t body_len, bool keep)
 {
 	char buf[HTTP1S_HEAD_MAX], cl[48] = "";
 
@@ -195,12 +202,13 @@ int http1s_write_request(struct tls_conn *c, const char *method, const char *hos
 	if (body_len >= 0)
 		snprintf(cl, sizeof(cl), "Content-Length: %lld\r\n", (long long)body_len);
 	return write_head(c, buf, snprintf(buf, sizeof(buf), "%s %s HTTP/1.1\r\nHost: %s\r\n"
-					   "Connection: close\r\n%s%s\r\n", method, target,
-					   host, cl, extra), sizeof(buf));
+					   "%s%s%s\r\n", method, target, host,
+					   keep ? "" : "Connection: close\r\n", cl, extra),
+			  sizeof(buf));
 }
 
 int http1s_write_reply(struct tls_conn *c, int status, const char *ctype, int64_t len,
-		       const char *extra)
+		       const char *extra, bool keep)
 {
 	char buf[HTTP1S_HEAD_MAX];
 
@@ -209,8 +217,9 @@ int http1s_write_reply(struct tls_conn *c, int status, const char *ctype, int64_
 	    !extra_ok(extra))
 		return -EINVAL;
 	return write_head(c, buf, snprintf(buf, sizeof(buf), "HTTP/1.1 %d %s\r\n%s%s%s"
-					   "Content-Length: %lld\r\nConnection: close\r\n%s\r\n",
+					   "Content-Length: %lld\r\n%s%s\r\n",
 					   status, http1_reason(status), ctype ? "Content-Type: " : "",
 					   ctype ? ctype : "", ctype ? "\r\n" : "",
-					   (long long)len, extra), sizeof(buf));
+					   (long long)len, keep ? "" : "Connection: close\r\n", extra),
+			  sizeof(buf));
 }

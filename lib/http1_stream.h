@@ -46,13 +46,16 @@ ssize_t http1s_read_body(struct tls_conn *c, struct http1s_msg *m, void *buf, si
 int http1s_drain(struct tls_conn *c, struct http1s_msg *m, int64_t max);
 
 /* Writes a request head. target is sent as is (already encoded); extra is "" or more
- * header lines, each "Name: value\r\n"; body_len < 0: no Content-Length. 0, -EINVAL (a bad
- * target or extra line), -errno. The body then goes with tls_write. */
+ * header lines, each "Name: value\r\n"; body_len < 0: no Content-Length; keep: the
+ * connection may carry another request after this one (else Connection: close). 0, -EINVAL
+ * (a bad target or extra line), -errno. The body then goes with tls_write. */
 int http1s_write_request(struct tls_conn *c, const char *method, const char *host,
-			 const char *target, const char *extra, int64_t body_len);
-/* Writes a reply head with Content-Length len and Connection: close (ctype may be NULL;
- * extra as above). */
+			 const char *target, const char *extra, int64_t body_len, bool keep);
+/* Writes a reply head with Content-Length len (ctype may be NULL; extra as above), and
+ * Connection: close unless keep. */
 int http1s_write_reply(struct tls_conn *c, int status, const char *ctype, int64_t len,
-		       const char *extra);
+		       const char *extra, bool keep);
+/* true when the message said Connection: close. */
+bool http1s_closes(const struct http1s_msg *m);
 
 #endif

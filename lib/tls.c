@@ -85,6 +85,18 @@ static int64_t now_ms(void)
 	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
+bool tls_idle_ok(const struct tls_conn *c)
+{
+	struct pollfd p = { .fd = c->fd, .events = POLLIN };
+
+	return c->fd >= 0 && poll(&p, 1, 0) == 0;
+}
+
+void tls_set_timeout(struct tls_conn *c, int ms)
+{
+	c->timeout_ms = ms > 0 ? ms : TLS_TIMEOUT_MS;
+}
+
 static void deadline_in(struct tls_conn *c, int ms)
 {
 	c->deadline = now_ms() + ms;

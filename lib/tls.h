@@ -55,6 +55,12 @@ int tls_accept(struct tls_server *s, int fd, struct tls_conn **out);
 ssize_t tls_read(struct tls_conn *c, void *buf, size_t len);
 /* Writes all len bytes: 0 or -errno. */
 int tls_write(struct tls_conn *c, const void *buf, size_t len);
+/* An idle kept-alive stream still fit for a request: nothing arrived since (a peer that
+ * closed or restarted has sent its FIN or reset by now). */
+bool tls_idle_ok(const struct tls_conn *c);
+/* The time each later read or write may take (ms): a server waiting for the next request
+ * on a kept-alive connection waits longer than one in the middle of a request. */
+void tls_set_timeout(struct tls_conn *c, int ms);
 /* The verified peer certificate's CN ("" when none was presented or verified). */
 const char *tls_peer_cn(const struct tls_conn *c);
 /* The peer's address as "ip:port". */

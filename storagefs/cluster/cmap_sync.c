@@ -218,7 +218,7 @@ static int fetch_call(struct fetch *f, uint64_t since, int *status)
 		return -ECANCELED;
 	err = tls_connect(f->host, f->port, &o, &f->c);
 	if (!err)
-		err = http1s_write_request(f->c, "GET", f->host, target, "", -1);
+		err = http1s_write_request(f->c, "GET", f->host, target, "", -1, false);
 	if (!err)
 		err = http1s_read_head(f->c, false, false, f->msg);
 	if (!err)

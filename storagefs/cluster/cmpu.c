@@ -58,7 +58,7 @@ int cstore_mpu_create(struct cstore *cs, const char *bucket, const char *key, si
 		return 0;
 	/* The home's seed first: any node can tell where the upload lives. */
 	if ((self = cs_self(cs, m)) >= 0)
-		snprintf(upload_id, STORE_UPLOAD_ID_MAX + 1, "%016llx%s",
+		snprintf(upload_id, STORE_UPLOAD_ID_MAX + 1, "%016llx%.32s",
 			 (unsigned long long)m->nodes[self].seed, local);
 	cmap_sync_put(cs->maps, m);
 	return 0;
@@ -242,7 +242,7 @@ static int upload_as(void *ctx, const struct store_mpu_upload *u)
 	char id[STORE_UPLOAD_ID_MAX + 1];
 
 	if (strlen(u->upload_id) == LOCAL_HEX) {
-		snprintf(id, sizeof(id), "%016llx%s", (unsigned long long)a->seed, u->upload_id);
+		snprintf(id, sizeof(id), "%016llx%.32s", (unsigned long long)a->seed, u->upload_id);
 		v.upload_id = id;
 	}
 	return a->fn(a->ctx, &v);

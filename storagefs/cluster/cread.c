@@ -1,8 +1,8 @@
 /* cread.c — reading a key in a cluster: this node's copy when it is an owner and holds a
- * live version; else the rows of the first R reachable nodes of the key's order decide the
- * newest version (a newest tombstone: no such key), and its body is fetched from the first
- * of them holding it into a spool file, falling through to the next on a failed or short
- * transfer. */
+ * live version; else the rows of the first R reachable nodes of the key's order (further
+ * nodes while none has a row: a key moving after a map change) decide the newest version
+ * (a newest tombstone: no such key), and its body is fetched from the first of them
+ * holding it into a spool file, falling through to the next on a failed or short transfer. */
 #include "cstore_int.h"
 
 #include <errno.h>
@@ -35,13 +35,15 @@ static int row_of(struct rread *rr, int idx, struct store_row *row)
 	return peer_head(&rr->cs->peer, &p, rr->bucket, rr->key, rr->key_len, row);
 }
 
-/* Asks nodes in order until R answered (a row or none); returns the index of the newest
- * row among them, or -1 when none answered with a version. */
+/* Asks nodes in order until R answered (a row or none), and on while none of them has a
+ * row: after a map change a key may still live only on its old holders, further down the
+ * order, until repair moves it. Returns the index of the newest row among the answers, or
+ * -1 when no node has one. */
 static int gather(struct rread *rr)
 {
 	int best = -1, want = rr->m->replicas;
 
-	for (int i = 0; i < rr->n && rr->nrows < want; i++) {
+	for (int i = 0; i < rr->n && (rr->nrows < want || best < 0); i++) {
 		struct store_row *row = &rr->rows[rr->nrows];
 		int rc = row_of(rr, rr->order[i], row);
 

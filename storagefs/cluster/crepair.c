@@ -209,8 +209,12 @@ static int rp_owner(struct rp_pass *ps, const struct rp_row *rw, const struct cm
 	return 1;
 fail:
 	ps->errors++;
-	log_warnx("cluster_repair_push_failed bucket=%s key_len=%zu node=%s err=%d", ps->bucket,
-		  rw->key_len, n->node_id, rc);
+	if (rc == -EHOSTDOWN)	/* a suspect peer (peer_suspect was logged): the next pass */
+		log_debug("cluster_repair_push_failed bucket=%s key_len=%zu node=%s err=%d",
+			  ps->bucket, rw->key_len, n->node_id, rc);
+	else
+		log_warnx("cluster_repair_push_failed bucket=%s key_len=%zu node=%s err=%d",
+			  ps->bucket, rw->key_len, n->node_id, rc);
 	return 0;
 }
 

@@ -35,7 +35,26 @@ struct iapi {
 	pthread_cond_t cv;		/* active went down */
 	int active;
 	int *fds;			/* per slot: a dup of a live connection's socket, or -1 */
+	bool *idle;			/* per slot: waiting for the next request (kept alive) */
 };
+
+static bool stopping(struct iapi *a)
+{
+	return __atomic_load_n(&a->stopping, __ATOMIC_ACQUIRE);
+}
+
+/* Marks slot idle (or busy again); false when the server is stopping: an idle connection
+ * is not worth waiting for, and iapi_stop cuts the ones already idle at once. */
+static bool slot_idle(struct iapi *a, int slot, bool idle)
+{
+	bool go;
+
+	pthread_mutex_lock(&a->mu);
+	a->idle[slot] = idle;
+	go = !stopping(a);
+	pthread_mutex_unlock(&a->mu);
+	return go;
+}
 
 struct conn_job {
 	struct iapi *a;
@@ -64,8 +83,17 @@ void iapi_reply_err(struct ireq *q, enum iwire_err e, const char *message, const
 		log_warnx("iapi_rejected peer=%s addr=%s status=%d error=%s msg=\"%s\"",
 			  q->peer[0] ? q->peer : "-", tls_peer_addr(q->c), q->status, iwire_code(e),
 			  message);
-	if (http1s_write_reply(q->c, q->status, "application/json", n, extra) == 0)
-		tls_write(q->c, body, (size_t)n);
+	/* A HEAD's reply has no body (its Content-Length is the GET's): the client reads none,
+	 * and bytes left behind would be taken for the next reply on a kept-alive connection. */
+	if (http1s_write_reply(q->c, q->status, "application/json", n, extra, iapi_keep(q)) ||
+	    (strcmp(q->m->h.method, "HEAD") != 0 && tls_write(q->c, body, (size_t)n)))
+		q->keep_after = false;
+}
+
+bool iapi_keep(struct ireq *q)
+{
+	q->keep_after = q->keep && q->m->body_left == 0 && !stopping(q->a);
+	return q->keep_after;
 }
 
 enum iwire_err iapi_err_of(int rc)
@@ -176,40 +204,61 @@ static void route(struct ireq *q, char *target)
 	iapi_reply_err(q, IW_METHOD, "method not allowed here", NULL);
 }
 
-/* Reads the head, checks who calls, dispatches. */
-static void serve(struct iapi *a, struct tls_conn *c, struct ireq *q)
+/* Reads the head (the next one of a kept-alive connection: after up to IAPI_IDLE_MS of
+ * quiet), checks who calls, dispatches. true when the connection may carry another. */
+static bool serve(struct iapi *a, struct tls_conn *c, struct ireq *q, int slot, bool next)
 {
 	const char *cn = tls_peer_cn(c);
-	int err = http1s_read_head(c, true, false, q->m);
+	int err;
 
+	if (next) {
+		if (!slot_idle(a, slot, true))
+			return false;
+		tls_set_timeout(c, IAPI_IDLE_MS);
+	}
+	err = http1s_read_head(c, true, false, q->m);
+	if (next) {
+		tls_set_timeout(c, a->cfg.timeout_ms);
+		if (!slot_idle(a, slot, false) || err)
+			return false;	/* quiet, closed, or stopping: the connection ends */
+	}
 	q->peer = cn;
+	q->status = 0;
+	q->keep = !http1s_closes(q->m);
+	q->keep_after = false;
 	if (err == -ENODATA)
-		return;
+		return false;
 	if (err) {
 		iapi_reply_err(q, err == -ENOTSUP ? IW_LENGTH : IW_BAD_REQUEST,
 			       "malformed request head", NULL);
-		return;
+		return false;
 	}
-	if (!cn[0])
-		return iapi_reply_err(q, IW_NO_CLIENT_CERT,
-				      "a certificate from the cluster CA is required", NULL);
-	if (!cmap_sync_member(a->cfg.maps, cn))
-		return iapi_reply_err(q, IW_NOT_A_MEMBER, "not a node of the current map", NULL);
+	if (!cn[0]) {
+		iapi_reply_err(q, IW_NO_CLIENT_CERT, "a certificate from the cluster CA is required",
+			       NULL);
+		return false;
+	}
+	if (!cmap_sync_member(a->cfg.maps, cn)) {
+		iapi_reply_err(q, IW_NOT_A_MEMBER, "not a node of the current map", NULL);
+		return false;
+	}
 	route(q, q->m->target);
-	log_debug("iapi_request peer=%s method=%s status=%d", cn, q->m->h.method, q->status);
+	log_debug("iapi_request peer=%s method=%s status=%d keep=%d", cn, q->m->h.method,
+		  q->status, q->keep_after);
+	return q->keep_after;
 }
 
 /* --- connections --- */
 
-static void conn_handle(struct iapi *a, struct tls_conn *c)
+static void conn_handle(struct iapi *a, struct tls_conn *c, int slot)
 {
-	struct ireq q = { .st = a->cfg.st, .buckets = a->cfg.buckets, .cfg = &a->cfg, .c = c,
-			  .peer = "" };
+	struct ireq q = { .st = a->cfg.st, .buckets = a->cfg.buckets, .cfg = &a->cfg, .a = a,
+			  .c = c, .peer = "" };
 
 	q.m = malloc(sizeof(*q.m));
 	q.buf = malloc(IAPI_CHUNK);
-	if (q.m && q.buf)
-		serve(a, c, &q);
+	for (int n = 0; q.m && q.buf && n < IAPI_KEEP_MAX && serve(a, c, &q, slot, n > 0); n++)
+		;
 	free(q.m);
 	free(q.buf);
 }
@@ -226,7 +275,7 @@ static void *conn_main(void *arg)
 	if (err)
 		log_debug("iapi_handshake_failed err=%d", err);
 	else
-		conn_handle(a, c);
+		conn_handle(a, c, job.slot);
 	/* Out of the table before the socket closes: a stop never cuts a reused fd. */
 	pthread_mutex_lock(&a->mu);
 	close(a->fds[job.slot]);
@@ -369,7 +418,8 @@ static int iapi_new(const struct iapi_config *cfg, struct iapi **out)
 	pthread_mutex_init(&a->mu, NULL);
 	pthread_cond_init(&a->cv, NULL);
 	a->fds = malloc((size_t)a->cfg.max_conns * sizeof(*a->fds));
-	if (!a->fds) {
+	a->idle = calloc((size_t)a->cfg.max_conns, sizeof(*a->idle));
+	if (!a->fds || !a->idle) {
 		iapi_stop(a);
 		return -ENOMEM;
 	}
@@ -436,6 +486,12 @@ void iapi_stop(struct iapi *a)
 		pthread_join(a->acceptor, NULL);
 	if (a->lfd >= 0)
 		close(a->lfd);
+	/* Kept-alive connections waiting for a next request: cut at once, nothing is lost. */
+	pthread_mutex_lock(&a->mu);
+	for (int i = 0; a->fds && a->idle && i < a->cfg.max_conns; i++)
+		if (a->fds[i] >= 0 && a->idle[i])
+			shutdown(a->fds[i], SHUT_RDWR);
+	pthread_mutex_unlock(&a->mu);
 	if (a->fds && !wait_idle(a, IAPI_DRAIN_MS)) {
 		pthread_mutex_lock(&a->mu);
 		log_warnx("iapi_stop_cutting active=%d", a->active);
@@ -447,6 +503,7 @@ void iapi_stop(struct iapi *a)
 	}
 	tls_server_free(a->tls);
 	free(a->fds);
+	free(a->idle);
 	pthread_cond_destroy(&a->cv);
 	pthread_mutex_destroy(&a->mu);
 	free(a);

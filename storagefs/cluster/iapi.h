@@ -11,6 +11,8 @@
 
 #define IAPI_MAX_CONNS		64
 #define IAPI_TIMEOUT_MS		30000	/* handshake and each read/write */
+#define IAPI_IDLE_MS		15000	/* a kept-alive connection waiting for its next request */
+#define IAPI_KEEP_MAX		1000	/* requests on one connection */
 #define IAPI_DRAIN_MS		5000	/* stop: requests in progress may finish this long */
 #define IAPI_CHUNK		(256 * 1024)	/* body bytes per read/write */
 #define IAPI_LIST_REPLY_MAX	(8 * 1024 * 1024)

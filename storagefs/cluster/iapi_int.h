@@ -13,6 +13,7 @@ struct ireq {
 	struct store *st;
 	struct cbucket *buckets;	/* or NULL */
 	const struct iapi_config *cfg;
+	struct iapi *a;
 	struct tls_conn *c;
 	struct http1s_msg *m;
 	unsigned char *buf;		/* IAPI_CHUNK bytes */
@@ -22,7 +23,14 @@ struct ireq {
 	size_t key_len;
 	const char *query;		/* raw, after '?', or "" */
 	int status;			/* what was answered (the log line) */
+	bool keep;			/* the client lets the connection carry another request */
+	bool keep_after;		/* the reply left it fit for one (set by iapi_keep) */
 };
+
+/* For a reply head about to be written: may the connection carry another request after
+ * it (the client allows it and the request's body was read whole)? Also recorded in
+ * q->keep_after, which a failed body write clears. */
+bool iapi_keep(struct ireq *q);
 
 /* Answers an error: JSON {"error", "message"}; extra: more header lines or NULL. */
 void iapi_reply_err(struct ireq *q, enum iwire_err e, const char *message, const char *extra);

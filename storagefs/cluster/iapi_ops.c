@@ -22,14 +22,16 @@ static void reply_version(struct ireq *q, uint64_t held)
 
 	snprintf(hdr, sizeof(hdr), "X-Cairn-Version: %llu\r\n", (unsigned long long)held);
 	q->status = 200;
-	http1s_write_reply(q->c, 200, NULL, 0, hdr);
+	if (http1s_write_reply(q->c, 200, NULL, 0, hdr, iapi_keep(q)))
+		q->keep_after = false;
 }
 
 void iapi_reply_json(struct ireq *q, const char *body, size_t len)
 {
 	q->status = 200;
-	if (http1s_write_reply(q->c, 200, "application/json", (int64_t)len, NULL) == 0)
-		tls_write(q->c, body, len);
+	if (http1s_write_reply(q->c, 200, "application/json", (int64_t)len, NULL, iapi_keep(q)) ||
+	    tls_write(q->c, body, len))
+		q->keep_after = false;
 }
 
 /* The object's 404: a tombstone says so, with its version. */
@@ -148,7 +150,8 @@ static int range_parse(const struct http1s_msg *m, int64_t size, int64_t *from, 
 	return 1;
 }
 
-/* Sends [pos, end) in verified chunks; the first one was read before the status line. */
+/* Sends [pos, end) in verified chunks; the first one was read before the status line. A
+ * short body ends the connection. */
 static void send_body(struct ireq *q, struct store_rep *r, int64_t pos, int64_t end, size_t first)
 {
 	int rc = tls_write(q->c, q->buf, first);
@@ -161,6 +164,8 @@ static void send_body(struct ireq *q, struct store_rep *r, int64_t pos, int64_t 
 			log_warnx("iapi_read_failed bucket=%s key_len=%zu pos=%lld rc=%d", q->bucket,
 				  q->key_len, (long long)pos, rc);
 	}
+	if (rc)
+		q->keep_after = false;
 }
 
 static int get_headers(struct ireq *q, const struct store_row *row, int ranged, int64_t from,
@@ -204,7 +209,9 @@ void iapi_obj_get(struct ireq *q, bool head)
 	}
 	q->status = ranged ? 206 : 200;
 	if (http1s_write_reply(q->c, q->status, "application/octet-stream", to + 1 - from,
-			       hdrs) == 0 && !head && first)
+			       hdrs, iapi_keep(q)))
+		q->keep_after = false;
+	else if (!head && first)
 		send_body(q, r, from, to + 1, first);
 out_close:
 	store_rep_close(r);

@@ -28,6 +28,9 @@
 struct pcall {
 	struct tls_conn *c;
 	struct http1s_msg *m;
+	struct peer_health *pool;	/* where c goes back when the call ended cleanly */
+	struct peer peer;
+	bool replied;			/* a reply head was read */
 	char host[PEER_HOST_MAX];
 	char target[IWIRE_TARGET_MAX];
 };
@@ -39,6 +42,10 @@ struct peer_health {
 		char node_id[64];
 		int64_t until_ms;	/* suspect until then (0: healthy) */
 		bool probing;		/* one call is trying it */
+		char addr[PEER_HOST_MAX];	/* where the pooled connections go */
+		int npool;
+		struct tls_conn *pool[PEER_POOL];	/* idle, most recent last */
+		int64_t since[PEER_POOL];
 	} v[PEER_HEALTH_MAX];
 };
 
@@ -53,10 +60,19 @@ int peer_health_new(struct peer_health **out)
 	return 0;
 }
 
+static void pool_drop(struct peer_health *h, int i)
+{
+	for (int k = 0; k < h->v[i].npool; k++)
+		tls_close(h->v[i].pool[k]);
+	h->v[i].npool = 0;
+}
+
 void peer_health_free(struct peer_health *h)
 {
 	if (!h)
 		return;
+	for (int i = 0; i < h->n; i++)
+		pool_drop(h, i);
 	pthread_mutex_destroy(&h->mu);
 	free(h);
 }
@@ -83,10 +99,69 @@ static int health_slot(struct peer_health *h, const char *node_id)
 	else
 		for (i = 0; i < PEER_HEALTH_MAX - 1 && h->v[i].until_ms; i++)
 			;
+	pool_drop(h, i);
 	snprintf(h->v[i].node_id, sizeof(h->v[i].node_id), "%s", node_id);
 	h->v[i].until_ms = 0;
 	h->v[i].probing = false;
+	h->v[i].addr[0] = '\0';
 	return i;
+}
+
+/* A kept-alive connection to p idle less than PEER_IDLE_MS, or NULL. Older ones are
+ * closed (outside the lock: close_notify is a write). */
+static struct tls_conn *pool_take(struct peer_health *h, const struct peer *p)
+{
+	struct tls_conn *c = NULL, *old[PEER_POOL];
+	int64_t now = mono_ms();
+	int nold = 0, i;
+
+	if (!h)
+		return NULL;
+	pthread_mutex_lock(&h->mu);
+	i = health_slot(h, p->node_id);
+	if (strcmp(h->v[i].addr, p->addr) != 0) {
+		nold = h->v[i].npool;
+		memcpy(old, h->v[i].pool, (size_t)nold * sizeof(*old));
+		h->v[i].npool = 0;
+		snprintf(h->v[i].addr, sizeof(h->v[i].addr), "%s", p->addr);
+	}
+	while (!c && h->v[i].npool > 0) {
+		int k = --h->v[i].npool;
+
+		if (now - h->v[i].since[k] < PEER_IDLE_MS && tls_idle_ok(h->v[i].pool[k]))
+			c = h->v[i].pool[k];
+		else
+			old[nold++] = h->v[i].pool[k];
+	}
+	pthread_mutex_unlock(&h->mu);
+	while (nold > 0)
+		tls_close(old[--nold]);
+	return c;
+}
+
+/* Keeps c for the next call to p (the oldest goes when the pool is full). */
+static void pool_put(struct peer_health *h, const struct peer *p, struct tls_conn *c)
+{
+	struct tls_conn *out = NULL;
+	int i;
+
+	pthread_mutex_lock(&h->mu);
+	i = health_slot(h, p->node_id);
+	if (strcmp(h->v[i].addr, p->addr) != 0) {
+		out = c;	/* the node moved meanwhile */
+	} else {
+		if (h->v[i].npool == PEER_POOL) {
+			out = h->v[i].pool[0];
+			memmove(&h->v[i].pool[0], &h->v[i].pool[1], (PEER_POOL - 1) * sizeof(c));
+			memmove(&h->v[i].since[0], &h->v[i].since[1],
+				(PEER_POOL - 1) * sizeof(h->v[i].since[0]));
+			h->v[i].npool--;
+		}
+		h->v[i].pool[h->v[i].npool] = c;
+		h->v[i].since[h->v[i].npool++] = mono_ms();
+	}
+	pthread_mutex_unlock(&h->mu);
+	tls_close(out);
 }
 
 /* May this call connect? No while the peer is suspect, except one probe once the
@@ -130,9 +205,14 @@ static void health_note(struct peer_health *h, const char *node_id, int err)
 		log_info("peer_reachable node=%s", node_id);
 }
 
+/* Ends the call: the connection goes back to the pool when the exchange ended cleanly
+ * (a reply read to its last byte, no Connection: close), else it is closed. */
 static void call_end(struct pcall *k)
 {
-	tls_close(k->c);
+	if (k->c && k->pool && k->replied && k->m && k->m->body_left == 0 && !http1s_closes(k->m))
+		pool_put(k->pool, &k->peer, k->c);
+	else
+		tls_close(k->c);
 	free(k->m);
 	k->c = NULL;
 	k->m = NULL;
@@ -151,11 +231,22 @@ static int call_start(const struct peer_cfg *pc, const struct peer *p, struct pc
 	int err;
 
 	k->c = NULL;
+	k->pool = pc->health;
+	k->peer = *p;
+	k->replied = false;
 	if (!pc->ca_pem || !p->node_id || !p->node_id[0] ||
 	    net_split_hostport(p->addr, k->host, sizeof(k->host), port, sizeof(port), NULL))
 		return -EINVAL;
 	if (!(k->m = malloc(sizeof(*k->m))))
 		return -ENOMEM;
+	/* A kept-alive connection first; one that fails to take the head gets a fresh one
+	 * (nothing of the request reached the peer in a usable form). */
+	if ((k->c = pool_take(pc->health, p))) {
+		if (!http1s_write_request(k->c, method, k->host, k->target, extra, body_len, true))
+			return 0;
+		tls_close(k->c);
+		k->c = NULL;
+	}
 	if (!health_admit(pc->health, p->node_id)) {
 		free(k->m);
 		k->m = NULL;
@@ -164,7 +255,8 @@ static int call_start(const struct peer_cfg *pc, const struct peer *p, struct pc
 	err = tls_connect(k->host, port, &o, &k->c);
 	health_note(pc->health, p->node_id, err);
 	if (!err)
-		err = http1s_write_request(k->c, method, k->host, k->target, extra, body_len);
+		err = http1s_write_request(k->c, method, k->host, k->target, extra, body_len,
+					   k->pool != NULL);
 	if (err)
 		call_end(k);
 	return err;
@@ -181,6 +273,7 @@ static int call_reply(struct pcall *k, bool head_only)
 
 	if (err)
 		return err == -ENODATA ? -ECONNRESET : err;
+	k->replied = true;
 	if (k->m->h.status < 300)
 		return k->m->h.status;
 	while (n > 0 && len < sizeof(body) - 1)

@@ -18,10 +18,13 @@
 #define PEER_LIST_MAX		(8 * 1024 * 1024)	/* a page's JSON */
 #define PEER_SUSPECT_MS		5000	/* after a failed connect: calls fail at once, but one */
 #define PEER_HEALTH_MAX		64	/* nodes remembered (CMAP_NODES_MAX) */
+#define PEER_POOL		8	/* kept-alive connections per peer */
+#define PEER_IDLE_MS		5000	/* reused only if idle less (the server waits 15 s) */
 
-/* Which peers failed to connect lately, shared by every call of a node: a peer that is down
- * or cut off costs one connect timeout every PEER_SUSPECT_MS, not one per call (reads and
- * writes move on to the next node in the order at once). */
+/* What a node keeps about its peers, shared by every call: which failed to connect lately
+ * (a peer that is down or cut off costs one connect timeout every PEER_SUSPECT_MS, not one
+ * per call: reads and writes move on to the next node in the order at once), and the
+ * connections kept alive to each (a mutual-TLS handshake costs ~10 ms of CPU a side). */
 struct peer_health;
 
 int peer_health_new(struct peer_health **out);

@@ -1006,7 +1006,8 @@ static void *fake_ctl_main(void *arg)
 			break;
 		if (http1s_read_head(c, true, false, m) == 0 && i == 0) {
 			snprintf(f->first_target, sizeof(f->first_target), "%.100s", m->target);
-			http1s_write_reply(c, 200, "application/json", (int64_t)strlen(f->map), NULL);
+			http1s_write_reply(c, 200, "application/json", (int64_t)strlen(f->map), NULL,
+					   false);
 			tls_write(c, f->map, strlen(f->map));
 			f->served++;
 		} else if (i == 1) {	/* a long poll: held until the read times out */
