@@ -4,8 +4,8 @@
 rebalance"): a map change moves keys to their new owners through the repair passes, and a
 draining node is emptied. storagefsd --cluster with --cluster-repair-s 1, maps written by
 hand (no controller: a node loads map.json at start, so every map change restarts them).
-Owners are computed here with the placement of storagefs/store/place.c (equal weights: the
-rendezvous order is the order of the hashes) and cmap_owners (draining nodes last).
+Owners are computed with cluster_harness.owners (cmap_owners over store/place.c's placement,
+draining nodes last).
 
 1. Three nodes, R=2 W=2: 60 objects written via every node in turn, 6 of them deleted; every
    key (tombstones too) is on exactly its 2 owners by this script's placement.
@@ -45,31 +45,12 @@ OBJS = {}          # key -> bytes, what the cluster holds now
 GONE = []          # deleted keys
 BUCKET = "grow-bkt"
 CA = []
-M64 = 2 ** 64 - 1
-
-
-def fnv1a(h, data):
-    for b in data:
-        h = ((h ^ b) * 0x100000001b3) & M64
-    return h
-
-
-def fmix64(h):
-    h ^= h >> 33
-    h = (h * 0xff51afd7ed558ccd) & M64
-    h ^= h >> 33
-    h = (h * 0xc4ceb9fe1a85ec53) & M64
-    return h ^ (h >> 33)
 
 
 def owners(key, ids, draining=(), replicas=2, bucket=BUCKET):
-    """cmap_owners over the map's nodes (in map order, ids sorted): the first `replicas`."""
-    h = fnv1a(fnv1a(0xcbf29ce484222325, bucket.encode() + b"\0"), key.encode())
-    # Equal weights: the score is monotone in the hash's top 53 bits; ties keep map order.
-    rank = sorted(range(len(ids)), key=lambda i: (-(fmix64(h ^ fmix64(SEEDS[ids[i]])) >> 11), i))
-    order = [ids[i] for i in rank if ids[i] not in draining] + \
-            [ids[i] for i in rank if ids[i] in draining]
-    return sorted(order[:replicas])
+    """The key's owners by cluster_harness.owners (cmap_owners), nodes in map order."""
+    return H.owners(bucket, key, [(nid, SEEDS[nid], 1, nid in draining) for nid in ids],
+                    replicas)
 
 
 def owners_in(bucket, key):

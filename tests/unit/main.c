@@ -2,10 +2,13 @@
  * and prints "N passed, N failed" as its last line. */
 #include "test.h"
 
+#include <arpa/inet.h>
 #include <ftw.h>
+#include <netinet/in.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #define TEST_MAX 1024
@@ -48,6 +51,23 @@ const char *test_tmpdir(void)
 		}
 	}
 	return tmpdir;
+}
+
+int test_listen_any(char port[8])
+{
+	struct sockaddr_in a = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+	socklen_t len = sizeof(a);
+	int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+
+	if (fd < 0)
+		return -1;
+	if (bind(fd, (struct sockaddr *)&a, sizeof(a)) != 0 || listen(fd, 4) != 0 ||
+	    getsockname(fd, (struct sockaddr *)&a, &len) != 0) {
+		close(fd);
+		return -1;
+	}
+	snprintf(port, 8, "%u", ntohs(a.sin_port));
+	return fd;
 }
 
 static int rm_one(const char *path, const struct stat *st, int flag, struct FTW *ftw)

@@ -13,6 +13,8 @@ void test_fail(const char *file, int line, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
 /* A scratch directory, fresh for each case and removed after it. */
 const char *test_tmpdir(void);
+/* A TCP socket listening on 127.0.0.1 at a free port (its number into port): the fd, or -1. */
+int test_listen_any(char port[8]);
 
 #define TEST(name) \
 	static void name(void); \

@@ -128,23 +128,6 @@ static void *srv_main(void *arg)
 	return NULL;
 }
 
-static int listen_any(char port[8])
-{
-	struct sockaddr_in a = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
-	socklen_t len = sizeof(a);
-	int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-
-	if (fd < 0)
-		return -1;
-	if (bind(fd, (struct sockaddr *)&a, sizeof(a)) != 0 || listen(fd, 4) != 0 ||
-	    getsockname(fd, (struct sockaddr *)&a, &len) != 0) {
-		close(fd);
-		return -1;
-	}
-	snprintf(port, 8, "%u", ntohs(a.sin_port));
-	return fd;
-}
-
 /* tls: the server's TLS setup (NULL: plain); client_ca: ask for client certificates. */
 static int srv_start(struct srv *s, bool tls, bool client_ca, enum srv_mode mode)
 {
@@ -160,7 +143,7 @@ static int srv_start(struct srv *s, bool tls, bool client_ca, enum srv_mode mode
 	}
 	if (tls_server_new(&o, &s->ts) != 0)
 		return -1;
-	s->lfd = listen_any(s->port);
+	s->lfd = test_listen_any(s->port);
 	if (s->lfd < 0 || pthread_create(&s->th, NULL, srv_main, s) != 0) {
 		tls_server_free(s->ts);
 		return -1;
@@ -328,7 +311,7 @@ TEST(tls_timeouts_and_refused)
 	struct tls_client_opts o = { .timeout_ms = 200 };
 	struct tls_conn *c = NULL;
 	char port[8], pem[PKI_PEM_MAX], buf[4];
-	int lfd = listen_any(port), err;
+	int lfd = test_listen_any(port), err;
 
 	CHECK(world() != NULL);
 	CHECK(lfd >= 0);
@@ -522,7 +505,7 @@ TEST(tls_http1_reply_too_big_for_client)
 	struct tls_conn *c = NULL;
 	static const char head[] = "HTTP/1.1 200 OK\r\nContent-Length: 1048577\r\n\r\n";
 	char port[8];
-	int lfd = listen_any(port), fd = -1, err;
+	int lfd = test_listen_any(port), fd = -1, err;
 
 	CHECK(lfd >= 0);
 	err = tls_connect("127.0.0.1", port, &o, &c);

@@ -167,23 +167,6 @@ struct srv {
 	int blocked;		/* -EAGAIN seen while sending */
 };
 
-static int listen_any(char port[8])
-{
-	struct sockaddr_in a = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
-	socklen_t len = sizeof(a);
-	int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-
-	if (fd < 0)
-		return -1;
-	if (bind(fd, (struct sockaddr *)&a, sizeof(a)) != 0 || listen(fd, 4) != 0 ||
-	    getsockname(fd, (struct sockaddr *)&a, &len) != 0) {
-		close(fd);
-		return -1;
-	}
-	snprintf(port, 8, "%u", ntohs(a.sin_port));
-	return fd;
-}
-
 /* Listens, starts the client, accepts its connection non-blocking with a small send buffer. */
 static int srv_start(struct srv *s, struct cli *cl, enum cli_mode mode)
 {
@@ -194,7 +177,7 @@ static int srv_start(struct srv *s, struct cli *cl, enum cli_mode mode)
 	transport_init(&s->t);
 	s->fd = -1;
 	cl->mode = mode;
-	if (tls_loop_new(K.srv.crt, K.srv.key, &s->tl) != 0 || (s->lfd = listen_any(cl->port)) < 0)
+	if (tls_loop_new(K.srv.crt, K.srv.key, &s->tl) != 0 || (s->lfd = test_listen_any(cl->port)) < 0)
 		return -1;
 	if (pthread_create(&cl->th, NULL, cli_main, cl) != 0)
 		return -1;
