@@ -147,6 +147,31 @@ int config_parse_file(const struct config_opt *opts, int nopts, const char *path
 	return rc;
 }
 
+int config_parse_file_args(const struct config_opt *opts, int nopts, const char *path,
+			   int argc, char **argv)
+{
+	const char **before = calloc((size_t)nopts, sizeof(*before));
+	const char **file = calloc((size_t)nopts, sizeof(*file));
+	int rc = before && file ? 0 : -1;
+
+	for (int i = 0; !rc && i < nopts; i++)
+		if (opts[i].type == CONFIG_STR)
+			before[i] = *(const char **)opts[i].dst;
+	if (!rc && config_parse_file(opts, nopts, path) < 0)
+		rc = -1;
+	for (int i = 0; !rc && i < nopts; i++)
+		if (opts[i].type == CONFIG_STR && *(const char **)opts[i].dst != before[i])
+			file[i] = *(const char **)opts[i].dst;	/* the file's strdup */
+	if (!rc && config_parse_args(opts, nopts, argc, argv) < 0)
+		rc = -1;
+	for (int i = 0; !rc && i < nopts; i++)
+		if (file[i] && *(const char **)opts[i].dst != file[i])
+			free((char *)file[i]);
+	free(before);
+	free(file);
+	return rc;
+}
+
 void config_usage(FILE *out, const struct config_opt *opts, int nopts)
 {
 	for (int i = 0; i < nopts; i++) {

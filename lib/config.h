@@ -30,6 +30,10 @@ int config_parse_args(const struct config_opt *opts, int nopts, int argc, char *
 /* Parses a file of "name = value" lines ('#' comments). Strings are kept (strdup'd, owned
  * by the process). Returns 0 or -1 after printing "file:line: message" to stderr. */
 int config_parse_file(const struct config_opt *opts, int nopts, const char *path);
+/* The file, then argv again, so that flags override the file (lists from both add up); a
+ * string the file set and a flag then replaced is freed. 0 or -1 (a message printed). */
+int config_parse_file_args(const struct config_opt *opts, int nopts, const char *path,
+			   int argc, char **argv);
 void config_usage(FILE *out, const struct config_opt *opts, int nopts);
 
 #endif

@@ -268,9 +268,7 @@ static int load_config(int argc, char **argv)
 		memset(&cfg.data, 0, sizeof(cfg.data));
 		memset(&cfg.access_keys, 0, sizeof(cfg.access_keys));
 		memset(&cfg.secret_keys, 0, sizeof(cfg.secret_keys));
-		if (config_parse_file(sfs_opts, NOPTS, cfg.config_file) < 0)
-			return -1;
-		if (config_parse_args(sfs_opts, NOPTS, argc, argv) < 0)
+		if (config_parse_file_args(sfs_opts, NOPTS, cfg.config_file, argc, argv) < 0)
 			return -1;
 	}
 	if (cfg.data.n == 0) {
