@@ -179,35 +179,11 @@ static int rp_push(struct rp_pass *ps, const struct rp_row *rw, const struct pee
 	return rc < 0 ? rc : 0;
 }
 
-/* One owner node: 1 when it holds this row's version or a newer one (after a push if it
- * needed one), 0 when that is not known, counting pushes and errors. */
-static int rp_owner(struct rp_pass *ps, const struct rp_row *rw, const struct cmap_node *n)
-{
-	struct cstore *cs = ps->r->cs;
-	struct peer p = { n->node_id, n->internal_addr };
-	struct store_row theirs;
-	int rc;
+enum rp_state { RP_UNKNOWN, RP_LACKS, RP_HOLDS };
 
-	if (!p.addr[0])
-		return 0;
-	theirs.version = 0;
-	rc = peer_head(&cs->peer, &p, ps->bucket, rw->key, rw->key_len, &theirs);
-	if (rc && rc != -ENOENT)
-		goto fail;
-	if (theirs.version >= ps->row.version)
-		return 1;
-	rc = rp_push(ps, rw, &p);
-	if (rc == -ESTALE)
-		return 0;
-	if (rc)
-		goto fail;
-	ps->pushed++;
-	if (!ps->row.tomb) {
-		ps->pushed_bytes += ps->row.info.size;
-		rp_pace(ps->r, ps->row.info.size);
-	}
-	return 1;
-fail:
+static void rp_failed(struct rp_pass *ps, const struct rp_row *rw, const struct cmap_node *n,
+		      int rc)
+{
 	ps->errors++;
 	if (rc == -EHOSTDOWN)	/* a suspect peer (peer_suspect was logged): the next pass */
 		log_debug("cluster_repair_push_failed bucket=%s key_len=%zu node=%s err=%d",
@@ -215,17 +191,56 @@ fail:
 	else
 		log_warnx("cluster_repair_push_failed bucket=%s key_len=%zu node=%s err=%d",
 			  ps->bucket, rw->key_len, n->node_id, rc);
-	return 0;
 }
 
-/* One row: the owners brought up to this node's version; the copy dropped when this node
- * is not an owner and every owner holds it. */
+/* Whether owner n holds this row's version or a newer one (HEAD). */
+static enum rp_state rp_ask(struct rp_pass *ps, const struct rp_row *rw, const struct cmap_node *n)
+{
+	struct peer p = { n->node_id, n->internal_addr };
+	struct store_row theirs = { .version = 0 };
+	int rc;
+
+	if (!p.addr[0])
+		return RP_UNKNOWN;
+	rc = peer_head(&ps->r->cs->peer, &p, ps->bucket, rw->key, rw->key_len, &theirs);
+	if (rc && rc != -ENOENT) {
+		rp_failed(ps, rw, n, rc);
+		return RP_UNKNOWN;
+	}
+	return theirs.version >= ps->row.version ? RP_HOLDS : RP_LACKS;
+}
+
+/* Pushes this node's copy to owner n, which lacks it: its new state. */
+static enum rp_state rp_give(struct rp_pass *ps, const struct rp_row *rw, const struct cmap_node *n)
+{
+	struct peer p = { n->node_id, n->internal_addr };
+	int rc = rp_push(ps, rw, &p);
+
+	if (rc == -ESTALE)
+		return RP_UNKNOWN;
+	if (rc) {
+		rp_failed(ps, rw, n, rc);
+		return RP_UNKNOWN;
+	}
+	ps->pushed++;
+	if (!ps->row.tomb) {
+		ps->pushed_bytes += ps->row.info.size;
+		rp_pace(ps->r, ps->row.info.size);
+	}
+	return RP_HOLDS;
+}
+
+/* One row: the key's owners asked for their versions; the first owner in the key's order
+ * that holds this version (or this node, when no owner does) pushes it to the owners that
+ * lack it, so that a key moving to a new node is sent once, not by every old holder; the
+ * copy is dropped when this node is not an owner and every owner holds it. */
 static void rp_row(struct rp_pass *ps, const struct cmap *m, const struct rp_row *rw)
 {
 	struct cstore *cs = ps->r->cs;
-	int own[CMAP_NODES_MAX], self = cs_self(cs, m);
+	int own[CMAP_NODES_MAX], self = cs_self(cs, m), pusher = -1, have = 0, rc;
 	int n = cmap_owners(m, ps->bucket, rw->key, rw->key_len, own, CMAP_NODES_MAX);
-	int nown = n < m->replicas ? n : m->replicas, have = 0, rc;
+	int nown = n < m->replicas ? n : m->replicas;
+	enum rp_state st[CMAP_NODES_MAX];
 	bool owner = false;
 
 	ps->rows_seen++;
@@ -234,22 +249,28 @@ static void rp_row(struct rp_pass *ps, const struct cmap *m, const struct rp_row
 	if (rc || ps->row.version != rw->version)
 		return;		/* gone or rewritten since the page was read: the next pass */
 	for (int i = 0; i < nown && !rp_stopping(ps->r); i++) {
-		if (own[i] == self) {
-			owner = true;
-			have++;
-		} else {
-			have += rp_owner(ps, rw, &m->nodes[own[i]]);
-		}
+		owner |= own[i] == self;
+		st[i] = own[i] == self ? RP_HOLDS : rp_ask(ps, rw, &m->nodes[own[i]]);
+		if (st[i] == RP_HOLDS && pusher < 0)
+			pusher = own[i];
 	}
-	if (ps->fd >= 0)
-		close(ps->fd);
+	if (rp_stopping(ps->r))
+		goto out;
+	for (int i = 0; i < nown; i++) {
+		if (st[i] == RP_LACKS && (pusher < 0 || pusher == self))
+			st[i] = rp_give(ps, rw, &m->nodes[own[i]]);
+		have += st[i] == RP_HOLDS;
+	}
 	if (owner || nown < 1 || have < nown)
-		return;
+		goto out;
 	rc = store_row_forget(cs->st, ps->bucket, rw->key, rw->key_len, ps->row.version);
 	if (rc)
 		ps->errors++;
 	else
 		ps->dropped++;
+out:
+	if (ps->fd >= 0)
+		close(ps->fd);
 }
 
 static int rp_collect(void *ctx, const struct store_row_entry *e)
